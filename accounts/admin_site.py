@@ -1,0 +1,41 @@
+"""The admin site: staff sign in through the provider; the password form is break-glass only."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.admin import AdminSite
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from .conf import oidc_settings
+from .flows import safe_next_url
+
+
+class SSOAdminSite(AdminSite):
+    site_header = "Site administration"
+    site_title = "Site admin"
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Offer "Sign in with SSO"; explain, without a redirect loop, when not staff."""
+        next_url = safe_next_url(request, request.GET.get("next")) or reverse("admin:index")
+        if request.user.is_authenticated:
+            if request.user.is_active and request.user.is_staff:
+                return HttpResponseRedirect(next_url)
+            return render(request, "admin/not_staff.html", self.each_context(request), status=403)
+        if oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN and request.method == "POST":
+            return super().login(request, extra_context)
+        context = {
+            **self.each_context(request),
+            "title": "Sign in",
+            "sso_url": f"{reverse('oidc_authentication_init')}?{urlencode({'next': next_url})}",
+            "password_login": oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN,
+            "next": next_url,
+            **(extra_context or {}),
+        }
+        if oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN:
+            from django.contrib.admin.forms import AdminAuthenticationForm
+
+            context["form"] = AdminAuthenticationForm(request)
+        return render(request, "admin/sso_login.html", context)

@@ -1,0 +1,176 @@
+"""System checks for the OIDC configuration: found once by ``manage.py check``, not per request."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+
+from .conf import oidc_settings
+
+SUPPORTED_ALGORITHMS = {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+    "HS256", "HS384", "HS512",
+}  # fmt: skip
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+OIDC_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@checks.register(checks.Tags.security)
+def check_provider(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The provider's identity and endpoints."""
+    errors: list[checks.CheckMessage] = []
+    issuer = oidc_settings.OIDC_OP_ISSUER
+    if not issuer:
+        errors.append(
+            checks.Error(
+                "OIDC_OP_ISSUER is not set.",
+                hint="Set OIDC_OP_ISSUER to the provider's issuer URL, e.g. "
+                "https://login.example.com/realms/main.",
+                id="accounts.E001",
+            )
+        )
+    if not oidc_settings.OIDC_RP_CLIENT_ID:
+        errors.append(
+            checks.Error(
+                "OIDC_RP_CLIENT_ID is not set.",
+                hint="Set OIDC_RP_CLIENT_ID to the client id registered at the provider.",
+                id="accounts.E002",
+            )
+        )
+    if not oidc_settings.discovery_enabled:
+        missing = [
+            name
+            for name in ("AUTHORIZATION", "TOKEN", "JWKS")
+            + (("USER",) if oidc_settings.OIDC_FETCH_USERINFO else ())
+            if not getattr(oidc_settings, f"OIDC_OP_{name}_ENDPOINT")
+        ]
+        if missing:
+            errors.append(
+                checks.Error(
+                    "Discovery is off and these endpoints are not set: "
+                    + ", ".join(f"OIDC_OP_{name}_ENDPOINT" for name in missing)
+                    + ".",
+                    hint="Set them, or set OIDC_OP_DISCOVERY=1 to read them from the provider.",
+                    id="accounts.E003",
+                )
+            )
+    parts = urlsplit(issuer)
+    if (
+        issuer
+        and parts.scheme == "http"
+        and not settings.DEBUG
+        and not _is_loopback(parts.hostname)
+    ):
+        errors.append(
+            checks.Error(
+                "OIDC_OP_ISSUER uses http:// for a host that is not this machine.",
+                hint="Use the provider's https:// issuer; tokens and codes must not cross a "
+                "network in clear text.",
+                id="accounts.E006",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.security)
+def check_algorithms(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The ID-token algorithm allow-list."""
+    errors: list[checks.CheckMessage] = []
+    algorithms = oidc_settings.OIDC_RP_SIGN_ALGO
+    if "none" in algorithms:
+        errors.append(
+            checks.Error(
+                "OIDC_RP_SIGN_ALGO allows 'none': unsigned ID tokens would be accepted.",
+                hint="Remove 'none'; use the provider's signing algorithm, usually RS256.",
+                id="accounts.E004",
+            )
+        )
+    if any(a.startswith("HS") for a in algorithms) and not oidc_settings.OIDC_RP_CLIENT_SECRET:
+        errors.append(
+            checks.Error(
+                "OIDC_RP_SIGN_ALGO lists an HMAC algorithm but OIDC_RP_CLIENT_SECRET is empty.",
+                hint="HMAC-signed ID tokens are keyed with the client secret: set it, or allow "
+                "only asymmetric algorithms such as RS256.",
+                id="accounts.E005",
+            )
+        )
+    unknown = sorted(set(algorithms) - SUPPORTED_ALGORITHMS - {"none"})
+    if unknown:
+        errors.append(
+            checks.Error(
+                f"OIDC_RP_SIGN_ALGO lists unsupported algorithms: {', '.join(unknown)}.",
+                hint=f"Use some of: {', '.join(sorted(SUPPORTED_ALGORITHMS))}.",
+                id="accounts.E008",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The refresh middleware needs the session and the user before it."""
+    middleware = list(settings.MIDDLEWARE)
+    if OIDC_MIDDLEWARE not in middleware:
+        return [
+            checks.Warning(
+                f"{OIDC_MIDDLEWARE} is not in MIDDLEWARE: tokens are never refreshed and "
+                "sessions outlive the provider's.",
+                hint=f"Add it right after {AUTH_MIDDLEWARE}.",
+                id="accounts.W003",
+            )
+        ]
+    position = middleware.index(OIDC_MIDDLEWARE)
+    before = [m for m in (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE) if m not in middleware[:position]]
+    if before:
+        return [
+            checks.Error(
+                f"{OIDC_MIDDLEWARE} must come after {' and '.join(before)}.",
+                hint=f"Move it right after {AUTH_MIDDLEWARE} in MIDDLEWARE.",
+                id="accounts.E007",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.caches)
+def check_cache_and_sessions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Caches and sessions must be shared between processes for keys, locks and logout."""
+    warnings: list[checks.CheckMessage] = []
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    processes = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+    if backend.endswith("LocMemCache") and (processes > 1 or not settings.DEBUG):
+        warnings.append(
+            checks.Warning(
+                "The cache is local to each process, but the site runs in several processes.",
+                hint="Set CACHE_URL=redis://host:6379/0 so that the JWKS, the refresh locks "
+                "and the rate limits are shared by every worker.",
+                id="accounts.W001",
+            )
+        )
+    if settings.SESSION_ENGINE.endswith("signed_cookies"):
+        warnings.append(
+            checks.Warning(
+                "Sessions are stored in signed cookies: back-channel logout and end_sessions "
+                "cannot end them.",
+                hint="Use a server-side session engine (db, cached_db or cache).",
+                id="accounts.W002",
+            )
+        )
+    return warnings

@@ -1,0 +1,58 @@
+"""Errors of the sign-in flow: a machine code for logs and tests, and words for people."""
+
+from __future__ import annotations
+
+
+class OIDCError(Exception):
+    """A rejected sign-in, token or provider answer.
+
+    ``code`` is stable and goes into logs and JSON; ``message`` is shown to the user.
+    Neither ever contains a token, a code or a secret.
+    """
+
+    code = "oidc_error"
+    message = "Sign-in failed."
+    status = 400
+
+    def __init__(self, code: str | None = None, message: str | None = None) -> None:
+        self.code = code or self.code
+        self.message = message or self.message
+        super().__init__(f"{self.code}: {self.message}")
+
+
+class TokenError(OIDCError):
+    """A token failed validation."""
+
+    code = "invalid_token"
+    message = "The sign-in token from the identity provider was not valid."
+
+
+class StateError(OIDCError):
+    """The callback's ``state`` is missing, unknown, expired or already used."""
+
+    code = "invalid_state"
+    message = "This sign-in link has expired or was already used."
+
+
+class ProviderError(OIDCError):
+    """The provider could not be reached or answered with an error."""
+
+    code = "provider_error"
+    message = "The identity provider could not be reached. Please try again in a moment."
+    status = 502
+
+
+class InvalidGrant(ProviderError):
+    """The provider refused a code or refresh token (``invalid_grant``)."""
+
+    code = "invalid_grant"
+    message = "The identity provider ended this session. Please sign in again."
+    status = 401
+
+
+class AccountError(OIDCError):
+    """The identity is valid but no usable local account goes with it."""
+
+    code = "account_error"
+    message = "Your account cannot sign in here."
+    status = 403

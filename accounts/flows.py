@@ -1,0 +1,118 @@
+"""The authorization request and its single-use state, for the sign-in view and middleware.
+
+Each request stores ``state -> {nonce, code_verifier, next, created}`` in the session, so
+several tabs can sign in at once; a state is consumed on first use and expires after
+``OIDC_STATE_TTL``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from .conf import oidc_settings
+from .discovery import endpoint
+from .errors import StateError
+
+SESSION_STATES = "oidc_states"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """Return (code_verifier, S256 code_challenge) per RFC 7636."""
+    verifier = secrets.token_urlsafe(64)[:96]
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
+    """Keep ``next`` only when it points to this site."""
+    if not url:
+        return None
+    allowed = {request.get_host(), *oidc_settings.OIDC_REDIRECT_ALLOWED_HOSTS}
+    if url_has_allowed_host_and_scheme(
+        url, allowed_hosts=allowed, require_https=request.is_secure()
+    ):
+        return url
+    return None
+
+
+def callback_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri(reverse("oidc_authentication_callback"))
+
+
+def _states(request: HttpRequest) -> dict[str, dict[str, Any]]:
+    states = request.session.get(SESSION_STATES)
+    return states if isinstance(states, dict) else {}
+
+
+def _remember(request: HttpRequest, state: str, entry: dict[str, Any]) -> None:
+    now = time.time()
+    ttl = oidc_settings.OIDC_STATE_TTL
+    states = {k: v for k, v in _states(request).items() if now - v.get("created", 0) < ttl}
+    while len(states) >= oidc_settings.OIDC_MAX_STATES:
+        states.pop(min(states, key=lambda k: states[k].get("created", 0)))
+    states[state] = entry
+    request.session[SESSION_STATES] = states
+
+
+def authorization_url(
+    request: HttpRequest, *, next_url: str | None, prompt: str | None = None
+) -> str:
+    """Build the provider URL for a new sign-in and remember its state in the session."""
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": oidc_settings.OIDC_RP_CLIENT_ID,
+        "redirect_uri": callback_url(request),
+        "scope": oidc_settings.OIDC_RP_SCOPES,
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if prompt:
+        params["prompt"] = prompt
+    _remember(
+        request,
+        state,
+        {
+            "nonce": nonce,
+            "code_verifier": verifier,
+            "next": safe_next_url(request, next_url),
+            "created": time.time(),
+            "prompt": prompt or "",
+        },
+    )
+    base = endpoint("authorization_endpoint")
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}{urlencode(params)}"
+
+
+def consume_state(request: HttpRequest, state: str | None) -> dict[str, Any]:
+    """Pop the entry for ``state``: single use, bound to this browser session, expiring."""
+    if not state:
+        raise StateError(
+            "missing_state", "The sign-in response did not say which sign-in it answers."
+        )
+    states = _states(request)
+    entry = states.pop(state, None)
+    if entry is None:
+        raise StateError(
+            "unknown_state",
+            "This sign-in response does not match a sign-in started in this browser. It may have "
+            "been used already (back button or reload), or started in another browser.",
+        )
+    request.session[SESSION_STATES] = states
+    if time.time() - entry.get("created", 0) > oidc_settings.OIDC_STATE_TTL:
+        raise StateError("expired_state", "This sign-in took too long and has expired.")
+    return entry

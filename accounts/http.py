@@ -1,0 +1,91 @@
+"""Calls to the provider: one place for timeouts, TLS verification and error mapping."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+
+from .conf import oidc_settings
+from .errors import InvalidGrant, ProviderError
+
+logger = logging.getLogger(__name__)
+
+_session = requests.Session()
+
+
+def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """Send one request to the provider with the configured timeout; raise ProviderError.
+
+    Connection failures and 5xx answers become ``ProviderError``; the caller decides how to
+    read 4xx answers. The URL is logged, never a body or a header.
+    """
+    kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
+    kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
+    try:
+        response = _session.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        logger.warning("provider request failed: %s %s (%s)", method, url, type(exc).__name__)
+        raise ProviderError("provider_unreachable") from exc
+    if response.status_code >= 500:
+        logger.warning("provider error: %s %s answered %s", method, url, response.status_code)
+        raise ProviderError("provider_unavailable")
+    return response
+
+
+def get_json(url: str, **kwargs: Any) -> dict[str, Any]:
+    """GET a JSON document from the provider."""
+    response = provider_request("GET", url, **kwargs)
+    if response.status_code != 200:
+        logger.warning("provider answered %s for %s", response.status_code, url)
+        raise ProviderError("provider_bad_response")
+    return _json_object(response, url)
+
+
+def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
+    """POST to the token endpoint with client authentication; return the JSON answer.
+
+    ``invalid_grant`` becomes ``InvalidGrant`` so that callers can tell a revoked grant
+    (sign the user out) from a provider that is down (keep the session for a while).
+    """
+    data = dict(data)
+    auth = None
+    if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH:
+        auth = (oidc_settings.OIDC_RP_CLIENT_ID, oidc_settings.OIDC_RP_CLIENT_SECRET)
+    else:
+        data["client_id"] = oidc_settings.OIDC_RP_CLIENT_ID
+        data["client_secret"] = oidc_settings.OIDC_RP_CLIENT_SECRET
+    response = provider_request("POST", url, data=data, auth=auth)
+    if response.status_code == 200:
+        return _json_object(response, url)
+    error = _error_code(response)
+    logger.warning(
+        "token endpoint refused grant_type=%s: status=%s error=%s",
+        data.get("grant_type"),
+        response.status_code,
+        error,
+    )
+    if error == "invalid_grant":
+        raise InvalidGrant()
+    raise ProviderError("token_request_failed", "The identity provider refused the sign-in.")
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return "unknown"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error)[:64] if error else "unknown"
+
+
+def _json_object(response: requests.Response, url: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        logger.warning("provider answered non-JSON for %s", url)
+        raise ProviderError("provider_bad_response") from exc
+    if not isinstance(body, dict):
+        raise ProviderError("provider_bad_response")
+    return body

@@ -1,0 +1,103 @@
+"""Keep OIDC sessions fresh without redirects, and end them when they must end.
+
+A request whose access token is still valid costs nothing here: one look at the session
+dict, no provider call and no query. Near expiry the refresh_token grant runs (see
+``refresh.py``). When a session cannot be kept, an HTML navigation lands on the sign-in
+page with a message and everything else gets ``401`` JSON with a sign-in URL; only a
+top-level GET without a refresh token is sent to the provider for silent sign-in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.contrib import auth, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+
+from . import sessions
+from .conf import oidc_settings
+from .errors import OIDCError
+from .flows import authorization_url
+from .refresh import Outcome, refresh_session
+from .views.errors import wants_json
+
+EXEMPT_PREFIXES = ("/oidc/", "/static/", "/healthz")
+
+MESSAGES = {
+    Outcome.ENDED: "Your session has ended at your identity provider. Please sign in again.",
+    "max_age": "Your session reached its maximum length. Please sign in again.",
+    Outcome.NO_REFRESH_TOKEN: "Your session needs to be renewed. Please sign in again.",
+}
+
+
+class OIDCSessionMiddleware:
+    """Refresh tokens before they expire; end sessions that cannot be kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.check(request)
+        return response or self.get_response(request)
+
+    def check(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path.startswith(EXEMPT_PREFIXES):
+            return None
+        session = request.session
+        if sessions.SESSION_EXPIRES_AT not in session:
+            return None  # not an OIDC session
+        now = time.time()
+        if sessions.session_lifetime_exceeded(session, oidc_settings.OIDC_SESSION_MAX_AGE, now):
+            return self.end(request, "max_age")
+        expires_at = session[sessions.SESSION_EXPIRES_AT]
+        if expires_at is None or expires_at - oidc_settings.OIDC_REFRESH_LEEWAY > now:
+            return None  # the fast path
+        try:
+            outcome = refresh_session(request)
+        except OIDCError:
+            outcome = Outcome.PROVIDER_DOWN  # e.g. discovery unavailable: keep for now
+        if outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN):
+            return None
+        if outcome is Outcome.NO_REFRESH_TOKEN:
+            if is_navigation(request):
+                return HttpResponseRedirect(
+                    authorization_url(request, next_url=request.get_full_path(), prompt="none")
+                )
+            return unauthorized(request, outcome)  # the session stays for the next navigation
+        return self.end(request, outcome)
+
+    def end(self, request: HttpRequest, reason: Outcome | str) -> HttpResponse:
+        row = sessions.current(request)
+        if row:
+            sessions.end_sessions([row])
+        auth.logout(request)
+        if wants_json(request) or request.method != "GET":
+            return unauthorized(request, reason)
+        messages.info(request, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))
+        next_url = urlencode({"next": request.get_full_path()})
+        return HttpResponseRedirect(f"{reverse('signin')}?{next_url}")
+
+
+def unauthorized(request: HttpRequest, reason: Outcome | str) -> JsonResponse:
+    """401 JSON with words and a sign-in URL: for XHR, API and non-GET requests."""
+    next_url = urlencode({"next": request.get_full_path()})
+    return JsonResponse(
+        {
+            "error": "session_ended" if reason != Outcome.NO_REFRESH_TOKEN else "reauth_required",
+            "reason": reason.value if isinstance(reason, Outcome) else reason,
+            "message": MESSAGES.get(reason, MESSAGES[Outcome.ENDED]),
+            "sign_in_url": f"{reverse('oidc_authentication_init')}?{next_url}",
+        },
+        status=401,
+    )
+
+
+def is_navigation(request: HttpRequest) -> bool:
+    """A top-level GET page load: the only request that may be redirected to the provider."""
+    if request.method != "GET" or wants_json(request):
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    return mode in (None, "navigate")

@@ -1,0 +1,155 @@
+"""Refresh a session's tokens with the refresh_token grant, once, under a lock.
+
+Providers that rotate refresh tokens revoke the whole grant when one is used twice, so
+parallel requests of one session must not both refresh. The first takes a lock (on the
+shared cache when there is one, else on the session's database row), refreshes and stores
+the rotated tokens; the others wait, then find the tokens fresh and use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from . import sessions
+from .conf import oidc_settings
+from .discovery import endpoint
+from .errors import InvalidGrant, ProviderError, TokenError
+from .http import token_request
+from .models import OIDCSession
+from .tokens import validate_refreshed_id_token
+
+logger = logging.getLogger("accounts.refresh")
+
+# While the provider is unreachable, retry at most this often (seconds).
+RETRY_INTERVAL = 15
+
+
+class Outcome(enum.Enum):
+    FRESH = "fresh"  # another request refreshed, or nothing to do
+    REFRESHED = "refreshed"
+    PROVIDER_DOWN = "provider_down"  # kept within the grace period
+    NO_REFRESH_TOKEN = "no_refresh_token"
+    ENDED = "ended"  # invalid_grant, grace period over, invalid token, or row gone
+
+
+def _shared_cache() -> bool:
+    backend = type(cache).__module__
+    return not backend.endswith(("locmem", "dummy"))
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def session_lock(session_key: str) -> Iterator[None]:
+    """Hold a lock for this session across processes while refreshing."""
+    timeout = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
+    if _shared_cache():
+        key, token = f"oidc:refresh-lock:{session_key}", uuid.uuid4().hex
+        deadline = time.monotonic() + timeout
+        while not cache.add(key, token, timeout):
+            if time.monotonic() > deadline:
+                break  # the holder died; go ahead rather than hang the request
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            if cache.get(key) == token:
+                cache.delete(key)
+        return
+    # No shared cache: a row lock (PostgreSQL), plus a process lock where the database
+    # has no row locks (SQLite serialises writers but not the read before them).
+    with _local_guard:
+        local = _local_locks.setdefault(session_key, threading.Lock())
+    with local, transaction.atomic():
+        if connection.features.has_select_for_update:
+            list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
+        yield
+
+
+def _expiry(row: OIDCSession) -> float | None:
+    return row.access_expires_at.timestamp() if row.access_expires_at else None
+
+
+def _remember_expiry(request: HttpRequest, expires_at: float | None) -> None:
+    request.session[sessions.SESSION_EXPIRES_AT] = expires_at
+
+
+def refresh_session(request: HttpRequest) -> Outcome:
+    """Make this session's access token fresh, or say why it cannot be."""
+    key = request.session.session_key
+    with session_lock(key):
+        row = OIDCSession.objects.filter(session_key=key).first()
+        if row is None:
+            return Outcome.ENDED
+        leeway = oidc_settings.OIDC_REFRESH_LEEWAY
+        expires = _expiry(row)
+        if expires is not None and expires - leeway > time.time():
+            _remember_expiry(request, expires)  # a parallel request refreshed already
+            return Outcome.FRESH
+        if not row.refresh_token:
+            return Outcome.NO_REFRESH_TOKEN
+        return _refresh_row(request, row)
+
+
+def _refresh_row(request: HttpRequest, row: OIDCSession) -> Outcome:
+    try:
+        tokens = token_request(
+            endpoint("token_endpoint"),
+            {"grant_type": "refresh_token", "refresh_token": row.refresh_token},
+        )
+        claims = (
+            validate_refreshed_id_token(tokens["id_token"], previous={"sub": row.subject})
+            if isinstance(tokens.get("id_token"), str)
+            else None
+        )
+    except (InvalidGrant, TokenError) as exc:
+        logger.warning(
+            "refresh refused: reason=%s iss=%s sub=%s", exc.code, row.issuer, row.subject
+        )
+        sessions.end_sessions([row])
+        return Outcome.ENDED
+    except ProviderError as exc:
+        return _provider_down(request, row, exc)
+    _store(row, tokens, claims)
+    _remember_expiry(request, _expiry(row))
+    logger.info("refreshed tokens: iss=%s sub=%s", row.issuer, row.subject)
+    return Outcome.REFRESHED
+
+
+def _provider_down(request: HttpRequest, row: OIDCSession, exc: ProviderError) -> Outcome:
+    if row.provider_unreachable_since is None:
+        row.provider_unreachable_since = timezone.now()
+        row.save(update_fields=["provider_unreachable_since"])
+    if sessions.grace_exceeded(row, oidc_settings.OIDC_REFRESH_GRACE):
+        logger.warning("provider down past grace: iss=%s sub=%s", row.issuer, row.subject)
+        sessions.end_sessions([row])
+        return Outcome.ENDED
+    logger.warning("provider down, session kept: reason=%s sub=%s", exc.code, row.subject)
+    # Ask again in a little while rather than on every request.
+    _remember_expiry(request, time.time() + oidc_settings.OIDC_REFRESH_LEEWAY + RETRY_INTERVAL)
+    return Outcome.PROVIDER_DOWN
+
+
+def _store(row: OIDCSession, tokens: dict, claims: dict | None) -> None:
+    row.access_token = tokens.get("access_token") or ""
+    row.refresh_token = tokens.get("refresh_token") or row.refresh_token  # rotated or kept
+    if claims is not None:
+        row.id_token = tokens["id_token"]
+        row.sid = str(claims.get("sid") or row.sid)[:255]
+    row.access_expires_at = sessions.expiry_from(tokens)  # None: the provider did not say
+    row.refreshed_at = timezone.now()
+    row.provider_unreachable_since = None
+    row.save()

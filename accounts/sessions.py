@@ -1,0 +1,132 @@
+"""Services over the OIDC state of sessions: store tokens at sign-in, end sessions anywhere."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import OIDCSession
+
+logger = logging.getLogger(__name__)
+
+# Keys in request.session: a copy of what the middleware needs on the fast path, so that a
+# request with a valid access token makes no query beyond Django's own session and user.
+SESSION_EXPIRES_AT = "oidc_access_expires_at"
+SESSION_STARTED_AT = "oidc_started_at"
+
+
+def _session_store_class() -> Any:
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
+def expiry_from(token_info: dict[str, Any], now: float | None = None) -> datetime | None:
+    """When the access token expires, from the token answer's ``expires_in``."""
+    expires_in = token_info.get("expires_in")
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return None
+    moment = (now or time.time()) + float(expires_in)
+    return datetime.fromtimestamp(moment, tz=UTC)
+
+
+def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tokens: dict) -> None:
+    """Record the tokens of a fresh sign-in against the (already rotated) session key."""
+    if request.session.session_key is None:
+        request.session.save()
+    expires_at = expiry_from(tokens)
+    OIDCSession.objects.update_or_create(
+        session_key=request.session.session_key,
+        defaults={
+            "user": user,
+            "issuer": claims["iss"],
+            "subject": claims["sub"],
+            "sid": str(claims.get("sid") or "")[:255],
+            "id_token": tokens.get("id_token") or "",
+            "access_token": tokens.get("access_token") or "",
+            "refresh_token": tokens.get("refresh_token") or "",
+            "access_expires_at": expires_at,
+            "refreshed_at": None,
+            "provider_unreachable_since": None,
+        },
+    )
+    request.session[SESSION_EXPIRES_AT] = expires_at.timestamp() if expires_at else None
+    request.session[SESSION_STARTED_AT] = time.time()
+
+
+def current(request: HttpRequest) -> OIDCSession | None:
+    """The OIDC state of this request's session, if it has one."""
+    key = request.session.session_key
+    return OIDCSession.objects.filter(session_key=key).first() if key else None
+
+
+def end_sessions(rows: QuerySet[OIDCSession] | Iterable[OIDCSession]) -> int:
+    """Delete the Django sessions behind these rows, whatever the engine, and the rows."""
+    store_class = _session_store_class()
+    keys = [row.session_key for row in rows]
+    for key in keys:
+        store_class(session_key=key).delete()
+    OIDCSession.objects.filter(session_key__in=keys).delete()
+    return len(keys)
+
+
+def end_user_sessions(user_ids: Iterable[int]) -> int:
+    """End every session of these users: OIDC sessions and any other session they have."""
+    user_ids = {int(pk) for pk in user_ids}
+    if not user_ids:
+        return 0
+    ended = end_sessions(OIDCSession.objects.filter(user_id__in=user_ids))
+    ended += _end_plain_sessions(user_ids)
+    logger.info("ended %d sessions of %d users", ended, len(user_ids))
+    return ended
+
+
+def _end_plain_sessions(user_ids: set[int]) -> int:
+    """Sessions without an OIDC row: break-glass password sign-ins, in the database engine.
+
+    Only when password sign-in is switched on, since it reads every live session.
+    """
+    if "django.contrib.auth.backends.ModelBackend" not in settings.AUTHENTICATION_BACKENDS:
+        return 0
+    if not settings.SESSION_ENGINE.endswith(("backends.db", "backends.cached_db")):
+        return 0
+    from django.contrib.sessions.models import Session
+
+    store_class = _session_store_class()
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=datetime.now(tz=UTC)):
+        data = session.get_decoded()
+        if str(data.get("_auth_user_id")) in {str(pk) for pk in user_ids}:
+            store_class(session_key=session.session_key).delete()
+            ended += 1
+    return ended
+
+
+def session_lifetime_exceeded(session: Any, max_age: int, now: float | None = None) -> bool:
+    started = session.get(SESSION_STARTED_AT)
+    return bool(started) and (now or time.time()) - float(started) > max_age
+
+
+def end_by_claims(*, issuer: str, sid: str | None = None, subject: str | None = None) -> int:
+    """End the sessions a logout names: by ``sid`` when given, else every session of ``sub``."""
+    rows = OIDCSession.objects.filter(issuer=issuer)
+    if sid:
+        rows = rows.filter(sid=sid)
+        if subject:
+            rows = rows.filter(subject=subject)
+    elif subject:
+        rows = rows.filter(subject=subject)
+    else:
+        return 0
+    return end_sessions(list(rows))
+
+
+def grace_exceeded(row: OIDCSession, grace: int) -> bool:
+    since = row.provider_unreachable_since
+    return since is not None and datetime.now(tz=UTC) - since > timedelta(seconds=grace)

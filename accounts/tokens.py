@@ -1,0 +1,168 @@
+"""Validation of the JWTs the provider sends: ID tokens, signed userinfo, logout tokens.
+
+Implements OpenID Connect Core 3.1.3.7 (ID token), 12.2 (refreshed ID token) and
+Back-Channel Logout 1.0 section 2.6 (logout token). Every rejection raises ``TokenError``
+with a stable ``code`` for the log and words for the person.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from django.utils.crypto import constant_time_compare
+
+from . import jwks
+from .conf import oidc_settings
+from .errors import TokenError
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+REASONS = {
+    "malformed": "The sign-in token could not be read.",
+    "alg_not_allowed": "The sign-in token uses a signing algorithm this site does not accept.",
+    "bad_signature": "The sign-in token's signature is not valid.",
+    "unknown_key": "The sign-in token was signed with a key the identity provider does not list.",
+    "wrong_issuer": "The sign-in token was issued by a different identity provider.",
+    "wrong_audience": "The sign-in token was issued for a different application.",
+    "wrong_azp": "The sign-in token was issued for a different application.",
+    "missing_azp": "The sign-in token names several audiences but not which one it is for.",
+    "expired": "The sign-in token has expired. Check that this computer's clock is right.",
+    "issued_in_future": "The sign-in token was issued in the future. A clock is wrong.",
+    "missing_claim": "The sign-in token is missing required information.",
+    "wrong_nonce": "The sign-in token does not belong to this sign-in attempt.",
+    "sub_mismatch": "The identity provider returned details of a different user.",
+    "nonce_present": "The logout token is not valid.",
+    "missing_event": "The logout token is not valid.",
+    "missing_sid_and_sub": "The logout token does not say whose session to end.",
+    "replayed": "This logout token was already used.",
+}
+
+
+def _fail(code: str) -> TokenError:
+    return TokenError(code, REASONS.get(code, TokenError.message))
+
+
+def _header(token: str) -> dict[str, Any]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise _fail("malformed") from exc
+    if not isinstance(header.get("alg"), str):
+        raise _fail("malformed")
+    return header
+
+
+def verification_key(header: dict[str, Any]) -> Any:
+    """Pick the key for the token's algorithm, refusing anything not on the allow-list.
+
+    ``none`` is never accepted; an HMAC algorithm only when listed and then keyed with the
+    client secret (OIDC Core 10.1); everything else comes from the JWKS.
+    """
+    alg = header["alg"]
+    if alg == "none" or alg not in oidc_settings.OIDC_RP_SIGN_ALGO:
+        raise _fail("alg_not_allowed")
+    if alg.startswith("HS"):
+        secret = oidc_settings.OIDC_RP_CLIENT_SECRET
+        if not secret:
+            raise _fail("alg_not_allowed")
+        return secret.encode()
+    kid = header.get("kid")
+    return jwks.signing_key(alg, kid if isinstance(kid, str) else None)
+
+
+_PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "issued_in_future"),
+    (jwt.InvalidAudienceError, "wrong_audience"),
+    (jwt.InvalidIssuerError, "wrong_issuer"),
+    (jwt.MissingRequiredClaimError, "missing_claim"),
+    (jwt.InvalidSignatureError, "bad_signature"),
+    (jwt.InvalidIssuedAtError, "missing_claim"),
+]
+
+
+def decode(token: str, *, require: list[str], audience: str | None = None) -> dict[str, Any]:
+    """Verify signature, ``iss``, ``aud`` and times of a JWT from the provider."""
+    if not isinstance(token, str) or not token:
+        raise _fail("malformed")
+    header = _header(token)
+    key = verification_key(header)
+    leeway = oidc_settings.OIDC_CLOCK_LEEWAY
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[header["alg"]],
+            audience=audience or oidc_settings.OIDC_RP_CLIENT_ID,
+            issuer=oidc_settings.OIDC_OP_ISSUER,
+            leeway=leeway,
+            options={"require": require, "verify_iat": True, "strict_aud": False},
+        )
+    except jwt.PyJWTError as exc:
+        for error_class, code in _PYJWT_ERRORS:
+            if isinstance(exc, error_class):
+                raise _fail(code) from exc
+        raise _fail("malformed") from exc
+    if claims.get("iss") != oidc_settings.OIDC_OP_ISSUER:  # exact, not prefix or normalised
+        raise _fail("wrong_issuer")
+    iat = claims.get("iat")
+    if isinstance(iat, (int, float)) and iat > time.time() + leeway:
+        raise _fail("issued_in_future")
+    if not isinstance(claims.get("sub", ""), str):
+        raise _fail("missing_claim")
+    _check_azp(claims)
+    return claims
+
+
+def _check_azp(claims: dict[str, Any]) -> None:
+    client_id = oidc_settings.OIDC_RP_CLIENT_ID
+    aud = claims.get("aud")
+    audiences = aud if isinstance(aud, list) else [aud]
+    if "azp" in claims:
+        if claims["azp"] != client_id:
+            raise _fail("wrong_azp")
+    elif len(audiences) > 1:
+        raise _fail("missing_azp")
+
+
+def validate_id_token(token: str, *, nonce: str | None) -> dict[str, Any]:
+    """Validate an ID token from the authorization-code exchange (OIDC Core 3.1.3.7)."""
+    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"])
+    if not claims["sub"]:
+        raise _fail("missing_claim")
+    if nonce is not None:
+        token_nonce = claims.get("nonce")
+        if not isinstance(token_nonce, str) or not constant_time_compare(token_nonce, nonce):
+            raise _fail("wrong_nonce")
+    return claims
+
+
+def validate_refreshed_id_token(token: str, *, previous: dict[str, Any]) -> dict[str, Any]:
+    """Validate an ID token from a refresh grant (OIDC Core 12.2): same iss, sub and aud."""
+    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"])
+    if claims["sub"] != previous.get("sub"):
+        raise _fail("sub_mismatch")
+    return claims
+
+
+def validate_signed_userinfo(token: str, *, sub: str) -> dict[str, Any]:
+    """Validate a userinfo answer sent as a JWT (OIDC Core 5.3.2)."""
+    claims = decode(token, require=["sub"])
+    if claims["sub"] != sub:
+        raise _fail("sub_mismatch")
+    return claims
+
+
+def validate_logout_token(token: str) -> dict[str, Any]:
+    """Validate a back-channel logout token (Back-Channel Logout 1.0, section 2.6)."""
+    claims = decode(token, require=["iss", "aud", "iat", "jti"])
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
+        raise _fail("missing_event")
+    if "nonce" in claims:
+        raise _fail("nonce_present")
+    if not claims.get("sid") and not claims.get("sub"):
+        raise _fail("missing_sid_and_sub")
+    return claims

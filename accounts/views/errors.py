@@ -1,0 +1,54 @@
+"""How a rejected request is answered: a page in words, JSON under /api/, and a log line."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from ..errors import OIDCError
+
+logger = logging.getLogger("accounts.signin")
+
+TITLES = {
+    "invalid_state": "This sign-in link is no longer valid",
+    "provider_error": "The identity provider is unavailable",
+    "account_error": "Your account cannot sign in",
+    "access_denied": "Sign-in was cancelled",
+}
+
+
+def wants_json(request: HttpRequest) -> bool:
+    accept = request.headers.get("Accept", "")
+    return (
+        request.path.startswith("/api/")
+        or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+        or ("application/json" in accept and "text/html" not in accept)
+    )
+
+
+def error_response(
+    request: HttpRequest,
+    error: OIDCError,
+    *,
+    event: str = "sign-in rejected",
+    iss: str = "-",
+    sub: str = "-",
+) -> HttpResponse:
+    """Log the reason with iss and sub (never a token or code) and answer in words."""
+    logger.warning("%s: reason=%s iss=%s sub=%s", event, error.code, iss, sub)
+    sign_in = reverse("oidc_authentication_init")
+    if wants_json(request):
+        return JsonResponse(
+            {"error": error.code, "message": error.message, "sign_in_url": sign_in},
+            status=error.status,
+        )
+    title = TITLES.get(error.code) or TITLES.get(type(error).code, "Sign-in failed")
+    return render(
+        request,
+        "accounts/error.html",
+        {"title": title, "message": error.message, "code": error.code, "sign_in_url": sign_in},
+        status=error.status,
+    )

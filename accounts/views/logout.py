@@ -1,0 +1,129 @@
+"""Sign-out: RP-initiated logout, its return, back-channel and front-channel logout."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django.views.generic import View
+
+from .. import sessions
+from ..conf import oidc_settings
+from ..discovery import endpoint
+from ..errors import OIDCError, ProviderError
+from ..logout import accept_logout_token
+from .errors import error_response
+
+logger = logging.getLogger("accounts.logout")
+
+SESSION_LOGOUT_STATE = "oidc_logout_state"
+
+
+class LogoutView(View):
+    """``GET`` asks for confirmation (a link must not sign anyone out); ``POST`` signs out."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "accounts/logout_confirm.html")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        row = sessions.current(request) if request.user.is_authenticated else None
+        id_token = row.id_token if row else ""
+        try:
+            end_session = endpoint("end_session_endpoint", required=False)
+        except ProviderError:
+            end_session = ""
+        if row:
+            sessions.end_sessions([row])
+        auth.logout(request)  # flushes the session and rotates its key
+        if not (end_session and id_token):
+            messages.info(
+                request,
+                "You are signed out of this site. Your session at the identity provider, if "
+                "any, is still open.",
+            )
+            return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+        state = secrets.token_urlsafe(24)
+        request.session[SESSION_LOGOUT_STATE] = state
+        params = {
+            "id_token_hint": id_token,
+            "post_logout_redirect_uri": request.build_absolute_uri(reverse("oidc_logout_complete")),
+            "state": state,
+            "client_id": oidc_settings.OIDC_RP_CLIENT_ID,
+        }
+        separator = "&" if "?" in end_session else "?"
+        return HttpResponseRedirect(f"{end_session}{separator}{urlencode(params)}")
+
+
+@require_GET
+def logout_complete(request: HttpRequest) -> HttpResponse:
+    """The provider sends the browser back here; ``state`` must be the one we sent."""
+    expected = request.session.pop(SESSION_LOGOUT_STATE, None)
+    state = request.GET.get("state", "")
+    if expected and state and constant_time_compare(expected, state):
+        messages.success(request, "You are signed out here and at your identity provider.")
+    else:
+        logger.warning("logout return rejected: reason=state_mismatch")
+        messages.warning(
+            request,
+            "You are signed out of this site, but the identity provider's answer could not be "
+            "verified.",
+        )
+    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+def backchannel_logout(request: HttpRequest) -> HttpResponse:
+    """OpenID Connect Back-Channel Logout 1.0 receiver: 200, or 400 with an error body."""
+    try:
+        ended = accept_logout_token(request.POST.get("logout_token", ""))
+    except OIDCError as exc:
+        logger.warning("back-channel logout rejected: reason=%s", exc.code)
+        response = JsonResponse(
+            {"error": "invalid_request", "error_description": exc.message}, status=400
+        )
+    else:
+        response = JsonResponse({"ended_sessions": ended})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def frontchannel_logout(request: HttpRequest) -> HttpResponse:
+    """OpenID Connect Front-Channel Logout 1.0: the provider loads this in an iframe."""
+    iss, sid = request.GET.get("iss", ""), request.GET.get("sid", "")
+    if iss != oidc_settings.OIDC_OP_ISSUER or not sid:
+        return error_response(
+            request,
+            OIDCError("frontchannel_mismatch", "This sign-out request is not for this site."),
+            event="front-channel logout rejected",
+            iss=iss[:200] or "-",
+        )
+    ended = sessions.end_by_claims(issuer=iss, sid=sid)
+    logger.info("front-channel logout: iss=%s sid-matched sessions=%d", iss, ended)
+    response = HttpResponse("Signed out.", content_type="text/plain")
+    response["Cache-Control"] = "no-store"
+    # Only the provider may frame this page.
+    response["Content-Security-Policy"] = f"frame-ancestors {_origin(iss)}"
+    response.xframe_options_exempt = True
+    return response
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,134 @@
+"""Sign-in: the authorization request and the callback, over mozilla-django-oidc's views."""
+
+from __future__ import annotations
+
+import logging
+
+import jwt
+from django.conf import settings
+from django.contrib import auth, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.views.generic import View
+from mozilla_django_oidc.views import (
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
+
+from .. import sessions
+from ..conf import oidc_settings
+from ..discovery import get_metadata
+from ..errors import AccountError, OIDCError, StateError, TokenError
+from ..flows import authorization_url, consume_state
+from .errors import error_response
+
+logger = logging.getLogger("accounts.signin")
+
+PROVIDER_ERRORS = {
+    "access_denied": "You cancelled the sign-in, or the identity provider refused it.",
+    "login_required": "The identity provider needs you to sign in again.",
+    "consent_required": "The identity provider needs your consent to sign you in.",
+    "interaction_required": "The identity provider needs you to sign in again.",
+    "temporarily_unavailable": "The identity provider is busy. Please try again in a moment.",
+}
+
+
+class AuthenticateView(OIDCAuthenticationRequestView):
+    """``GET /oidc/authenticate/?next=/path``: redirect to the provider."""
+
+    def __init__(self, **kwargs) -> None:
+        View.__init__(self, **kwargs)  # the parent reads settings here; conf.py does that
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            url = authorization_url(request, next_url=request.GET.get("next"))
+        except OIDCError as exc:
+            return error_response(request, exc, event="sign-in could not start")
+        return HttpResponseRedirect(url)
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """``GET /oidc/callback/``: check state and ``iss``, then let the backend sign in."""
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return self._callback(request)
+        except TokenError as exc:
+            return error_response(request, exc, **_unverified_identity(request))
+        except OIDCError as exc:
+            return error_response(request, exc, **getattr(request, "oidc_log_identity", {}))
+
+    def _callback(self, request: HttpRequest) -> HttpResponse:
+        state = request.GET.get("state")
+        if request.GET.get("error"):
+            return self._provider_error(request, state)
+        try:
+            entry = consume_state(request, state)
+        except StateError:
+            if request.user.is_authenticated:
+                # A reload or a second tab after a finished sign-in: nothing is wrong.
+                messages.info(request, "You are already signed in.")
+                return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
+            raise
+        request.session.save()  # the state is spent even if what follows fails
+        _check_response_issuer(request)
+        code = request.GET.get("code")
+        if not code:
+            raise OIDCError(
+                "missing_code", "The identity provider's answer carried no sign-in code."
+            )
+        user = auth.authenticate(
+            request, code=code, code_verifier=entry["code_verifier"], nonce=entry["nonce"]
+        )
+        if user is None:
+            raise AccountError()
+        tokens, claims = request.oidc_tokens
+        auth.login(request, user, backend="accounts.backends.OIDCBackend")  # rotates the key
+        sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
+        messages.success(request, f"Signed in as {user.get_username()}.")
+        return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
+
+    def _provider_error(self, request: HttpRequest, state: str | None) -> HttpResponse:
+        error = request.GET.get("error", "")[:64]
+        entry = None
+        try:
+            entry = consume_state(request, state)
+        except StateError:
+            pass
+        if entry and entry.get("prompt") == "none":
+            # Silent re-authentication failed: the provider session is gone, so is ours.
+            auth.logout(request)
+            messages.info(request, "Your session has ended. Please sign in again.")
+            return HttpResponseRedirect(resolve_url("oidc_authentication_init"))
+        if request.user.is_authenticated and entry is not None:
+            auth.logout(request)
+        message = PROVIDER_ERRORS.get(error, "The identity provider could not sign you in.")
+        return error_response(request, OIDCError(error or "provider_error", message))
+
+
+def _check_response_issuer(request: HttpRequest) -> None:
+    """RFC 9207: the ``iss`` of the authorization response must be our issuer."""
+    iss = request.GET.get("iss")
+    expected = oidc_settings.OIDC_OP_ISSUER
+    if iss is None:
+        if get_metadata().get("authorization_response_iss_parameter_supported"):
+            raise OIDCError(
+                "missing_response_iss", "The sign-in response did not name its provider."
+            )
+        return
+    if iss != expected:
+        raise OIDCError(
+            "wrong_response_iss", "The sign-in response came from a different provider."
+        )
+
+
+def _unverified_identity(request: HttpRequest) -> dict[str, str]:
+    """iss and sub of a rejected ID token, for the log line only (identifiers, not secrets)."""
+    token = getattr(request, "oidc_pending_id_token", None)
+    if not token:
+        return {}
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return {"iss": str(claims.get("iss", "-"))[:200], "sub": str(claims.get("sub", "-"))[:200]}

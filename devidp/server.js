@@ -1,0 +1,623 @@
+// Development-only OpenID Provider for the Django SSO project.
+//
+// NEVER deploy this: passwords are plain text in users.json, all state lives
+// in memory, outgoing requests to loopback are allowed and /__dev/* lets
+// anyone rotate the keys.
+//
+// One file, node built-ins + oidc-provider 9 (pinned). Run it with
+// `node devidp/server.js` from the repo root or `node server.js` from here.
+// Configuration comes from DEVIDP_* environment variables (see CONFIG below).
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Provider from 'oidc-provider';
+// The stock in-memory adapter, imported directly (oidc-provider is pinned to
+// an exact version, so this internal path is stable). By default every
+// Provider instance gets its own private store; we need ONE store shared by
+// every instance so that rebuilding the Provider on key rotation keeps all
+// sessions, grants and refresh tokens.
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+// ---------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------
+
+function envInt(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number.parseInt(raw, 10);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function envPath(name, fallback) {
+  // Relative paths are taken relative to the current directory (like any
+  // CLI); the defaults are next to this file so the cwd does not matter.
+  const raw = process.env[name];
+  return raw ? path.resolve(raw) : fallback;
+}
+
+const PORT = envInt('DEVIDP_PORT', 9000);
+const SITE_URL = (process.env.DEVIDP_SITE_URL || 'http://127.0.0.1:8000').replace(/\/+$/, '');
+
+const CONFIG = {
+  port: PORT,
+  host: process.env.DEVIDP_HOST || '127.0.0.1',
+  // The issuer host must be "localhost" while the Django site is on
+  // 127.0.0.1: cookies ignore ports, so sharing a host name would make the
+  // IdP and the site overwrite each other's cookies.
+  issuer: (process.env.DEVIDP_ISSUER || `http://localhost:${PORT}`).replace(/\/+$/, ''),
+  siteUrl: SITE_URL,
+  clientId: process.env.DEVIDP_CLIENT_ID || 'django-site',
+  clientSecret: process.env.DEVIDP_CLIENT_SECRET || 'dev-client-secret-change-me',
+  accessTokenTtl: envInt('DEVIDP_ACCESS_TOKEN_TTL', 300),
+  idTokenTtl: envInt('DEVIDP_ID_TOKEN_TTL', 3600),
+  refreshTokenTtl: 24 * 60 * 60,
+  usersFile: envPath('DEVIDP_USERS_FILE', path.join(HERE, 'users.json')),
+  keysFile: envPath('DEVIDP_KEYS_FILE', path.join(HERE, '.keys.json')),
+  // "0" turns off the auto-submit script on the logout confirmation page
+  // (handy for browser tests that want to click "Sign out" themselves).
+  logoutAutoSubmit: process.env.DEVIDP_LOGOUT_AUTOSUBMIT !== '0',
+};
+
+// Published JWKS keeps the newest key plus up to this many older ones so
+// tokens signed before a rotation (id_token_hint at logout, RP caches) still
+// verify.
+const MAX_PUBLISHED_KEYS = 5;
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+function log(...parts) {
+  console.log(`[devidp] ${parts.join(' ')}`);
+}
+
+function escapeHtml(value) {
+  return String(value ?? '')
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+// Write via a temp file + rename so a reader never sees half a file.
+function writeFileAtomic(file, data, mode = 0o600) {
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, data, { mode });
+  fs.renameSync(tmp, file);
+}
+
+function sendJson(res, status, body) {
+  const data = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(data),
+    'cache-control': 'no-store',
+  });
+  res.end(data);
+}
+
+function sendHtml(res, status, html) {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(html),
+    'cache-control': 'no-store',
+  });
+  res.end(html);
+}
+
+async function readForm(req, limit = 64 * 1024) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+function page(title, body, extraHead = '') {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · devidp</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 22rem; margin: 3rem auto; padding: 0 1rem; }
+  label { display: block; margin-top: 1rem; }
+  input { display: block; width: 100%; box-sizing: border-box; padding: .4rem; font-size: 1rem; }
+  button { margin-top: 1.2rem; padding: .5rem 1.2rem; font-size: 1rem; }
+  .error { color: #b00020; font-weight: bold; }
+  .note { color: #555; font-size: .85rem; margin-top: 2rem; }
+</style>
+${extraHead}
+</head>
+<body>
+<main>
+${body}
+</main>
+<p class="note">Development identity provider — not for production use.</p>
+</body>
+</html>`;
+}
+
+// ---------------------------------------------------------------------------
+// Users (users.json is re-read on every lookup so tests can swap it live)
+// ---------------------------------------------------------------------------
+
+function loadUsers() {
+  const users = JSON.parse(fs.readFileSync(CONFIG.usersFile, 'utf8'));
+  if (!Array.isArray(users)) throw new Error(`${CONFIG.usersFile} must contain a JSON array`);
+  return users;
+}
+
+function findUserBySub(sub) {
+  return loadUsers().find((user) => user.sub === sub);
+}
+
+function checkCredentials(username, password) {
+  const user = loadUsers().find((candidate) => candidate.username === username);
+  if (!user || typeof user.password !== 'string') return undefined;
+  // Compare digests so the comparison is constant-time whatever the lengths.
+  const given = crypto.createHash('sha256').update(String(password)).digest();
+  const expected = crypto.createHash('sha256').update(user.password).digest();
+  return crypto.timingSafeEqual(given, expected) ? user : undefined;
+}
+
+function userClaims(user) {
+  return {
+    sub: user.sub,
+    email: user.email,
+    email_verified: Boolean(user.email_verified),
+    name: user.name,
+    given_name: user.given_name,
+    family_name: user.family_name,
+    preferred_username: user.username,
+    groups: Array.isArray(user.groups) ? user.groups : [],
+  };
+}
+
+// oidc-provider's findAccount hook: undefined when the sub has disappeared
+// from users.json, which makes token/refresh/userinfo requests fail.
+async function findAccount(_ctx, sub) {
+  const user = findUserBySub(sub);
+  if (!user) return undefined;
+  return {
+    accountId: sub,
+    // Return everything; oidc-provider filters by granted scopes/claims.
+    async claims() {
+      const fresh = findUserBySub(sub) || user;
+      return userClaims(fresh);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Keys (signing JWKS + cookie keys), persisted in the git-ignored keys file
+// ---------------------------------------------------------------------------
+
+function generateSigningKey() {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    ...privateKey.export({ format: 'jwk' }),
+    kid: crypto.randomBytes(12).toString('base64url'),
+    alg: 'RS256',
+    use: 'sig',
+  };
+}
+
+function saveKeys(keys) {
+  fs.mkdirSync(path.dirname(CONFIG.keysFile), { recursive: true });
+  writeFileAtomic(CONFIG.keysFile, `${JSON.stringify(keys, null, 2)}\n`);
+}
+
+function loadOrCreateKeys() {
+  if (fs.existsSync(CONFIG.keysFile)) {
+    const keys = JSON.parse(fs.readFileSync(CONFIG.keysFile, 'utf8'));
+    if (Array.isArray(keys?.jwks?.keys) && keys.jwks.keys.length && Array.isArray(keys.cookieKeys)) {
+      log(`using keys from ${CONFIG.keysFile}`);
+      return keys;
+    }
+    log(`ignoring malformed keys file ${CONFIG.keysFile}`);
+  }
+  const keys = {
+    jwks: { keys: [generateSigningKey()] },
+    cookieKeys: [crypto.randomBytes(32).toString('base64url')],
+  };
+  saveKeys(keys);
+  log(`generated new keys into ${CONFIG.keysFile}`);
+  return keys;
+}
+
+// ---------------------------------------------------------------------------
+// Stats for /__dev/stats
+// ---------------------------------------------------------------------------
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'];
+
+function emptyStats() {
+  return {
+    token: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
+    token_errors: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
+    userinfo: 0,
+    jwks: 0,
+    discovery: 0,
+    backchannel_logout: { sent: 0, ok: 0, failed: 0 },
+  };
+}
+
+let stats = emptyStats();
+
+function bump(bucket, key) {
+  bucket[key] = (bucket[key] || 0) + 1;
+}
+
+function grantTypeOf(ctx) {
+  // params are only assembled once the request got that far (e.g. not when
+  // client authentication failed), so fall back to the raw parsed body.
+  return ctx.oidc?.params?.grant_type || ctx.request?.body?.grant_type || 'unknown';
+}
+
+// Paths are counted in the HTTP wrapper (cheaper and independent of which
+// Provider instance served the request).
+function countPath(pathname) {
+  if (pathname === '/me') stats.userinfo += 1;
+  else if (pathname === '/jwks') stats.jwks += 1;
+  else if (pathname.startsWith('/.well-known/')) stats.discovery += 1;
+}
+
+// ---------------------------------------------------------------------------
+// Provider configuration
+// ---------------------------------------------------------------------------
+
+// One store for every Provider instance we build (see import comment).
+const sharedStore = new LRU({ maxSize: 50_000 });
+const adapterFactory = (model) => new MemoryAdapter(model, sharedStore, 0);
+
+function isLoopbackHost(hostname) {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+// oidc-provider 9 routes outgoing requests (back-channel logout here)
+// through an undici dispatcher that destroys sockets connected to
+// special-use addresses, loopback included (lib/helpers/fetch_request.js sets
+// options.dispatcher, then calls configuration.fetch). For loopback targets we
+// drop that dispatcher so the RP at http://127.0.0.1:PORT can be reached;
+// anything else keeps the SSRF protection.
+function devFetch(url, options) {
+  if (isLoopbackHost(new URL(url).hostname)) {
+    delete options.dispatcher;
+  }
+  return globalThis.fetch(url, options);
+}
+
+function clientMetadata() {
+  const site = CONFIG.siteUrl;
+  return {
+    client_id: CONFIG.clientId,
+    client_secret: CONFIG.clientSecret,
+    client_name: 'Django site (dev)',
+    application_type: 'web',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [`${site}/oidc/callback/`],
+    post_logout_redirect_uris: [`${site}/oidc/logout/complete/`],
+    backchannel_logout_uri: `${site}/oidc/backchannel-logout/`,
+    backchannel_logout_session_required: true,
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+    id_token_signed_response_alg: 'RS256',
+  };
+}
+
+function logoutSource(ctx, form) {
+  // The provider's form carries only the xsrf token. A hidden logout=yes ends
+  // the whole IdP session (not just this client's part of it), so the next
+  // authorization asks for the password again. Do not name the button
+  // "logout" as well: duplicate parameters are rejected.
+  const fullForm = form.replace(
+    '</form>',
+    '<input type="hidden" name="logout" value="yes"/>'
+      + '<button type="submit" id="sign-out">Sign out</button></form>',
+  );
+  const autoSubmit = CONFIG.logoutAutoSubmit
+    ? '<script>document.getElementById("op.logoutForm").submit();</script>'
+    : '';
+  ctx.type = 'html';
+  ctx.body = page('Sign out', `
+<h1>Sign out</h1>
+<p>Do you want to sign out of the development identity provider?</p>
+${fullForm}
+${autoSubmit}`);
+}
+
+function postLogoutSuccessSource(ctx) {
+  ctx.type = 'html';
+  ctx.body = page('Signed out', '<h1>Signed out</h1><p>You have been signed out.</p>');
+}
+
+function renderError(ctx, out) {
+  ctx.type = 'html';
+  const rows = Object.entries(out)
+    .map(([key, value]) => `<dt>${escapeHtml(key)}</dt><dd>${escapeHtml(value)}</dd>`)
+    .join('');
+  ctx.body = page('Error', `<h1>Something went wrong</h1><dl>${rows}</dl>`);
+}
+
+function buildConfiguration(keys) {
+  return {
+    adapter: adapterFactory,
+    clients: [clientMetadata()],
+    jwks: keys.jwks,
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    findAccount,
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'groups'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'directory'],
+    // Code flow only (the default also enables implicit/hybrid).
+    responseTypes: ['code'],
+    // Put the scope claims in the ID token too, so the RP does not need a
+    // userinfo call to see groups.
+    conformIdTokenClaims: false,
+    pkce: { required: () => true }, // only S256 exists in oidc-provider 9
+    // Always a refresh token for this client's code exchanges (no
+    // offline_access + prompt=consent dance) ...
+    issueRefreshToken: async (_ctx, client, source) => client.clientId === CONFIG.clientId
+      && client.grantTypeAllowed('refresh_token')
+      && source.kind === 'AuthorizationCode',
+    // ... rotated on every use. A consumed token presented again is rejected
+    // with invalid_grant and the whole grant is revoked (library behaviour).
+    rotateRefreshToken: () => true,
+    ttl: {
+      AccessToken: CONFIG.accessTokenTtl,
+      ClientCredentials: CONFIG.accessTokenTtl,
+      IdToken: CONFIG.idTokenTtl,
+      RefreshToken: CONFIG.refreshTokenTtl,
+      AuthorizationCode: 60,
+      Interaction: 60 * 60,
+      Session: 14 * 24 * 60 * 60,
+      Grant: 14 * 24 * 60 * 60,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      backchannelLogout: { enabled: true },
+      clientCredentials: { enabled: true },
+      userinfo: { enabled: true },
+      claimsParameter: { enabled: false },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // Same-origin browser flow only; no CORS needed.
+    clientBasedCORS: () => false,
+    renderError,
+    fetch: devFetch,
+  };
+}
+
+function attachEventCounters(provider) {
+  provider.on('grant.success', (ctx) => bump(stats.token, grantTypeOf(ctx)));
+  provider.on('grant.error', (ctx) => bump(stats.token_errors, grantTypeOf(ctx)));
+  provider.on('backchannel.success', (_ctx, client) => {
+    stats.backchannel_logout.sent += 1;
+    stats.backchannel_logout.ok += 1;
+    log(`back-channel logout to ${client.backchannelLogoutUri}: ok`);
+  });
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    stats.backchannel_logout.sent += 1;
+    stats.backchannel_logout.failed += 1;
+    log(`back-channel logout to ${client.backchannelLogoutUri} failed: ${err?.cause?.message || err?.message}`);
+  });
+  provider.on('server_error', (_ctx, err) => log(`server_error: ${err?.stack || err}`));
+}
+
+// The current Provider and its request handler. Key rotation replaces both;
+// state survives because the adapter store is shared.
+let provider;
+let providerHandler;
+
+function installProvider(keys) {
+  const next = new Provider(CONFIG.issuer, buildConfiguration(keys));
+  next.proxy = false;
+  attachEventCounters(next);
+  provider = next;
+  providerHandler = next.callback();
+}
+
+// ---------------------------------------------------------------------------
+// Interaction pages (login form; consent is granted automatically)
+// ---------------------------------------------------------------------------
+
+function loginPage(uid, { username = '', error = '' } = {}) {
+  const errorHtml = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
+  return page('Sign in', `
+<h1>Sign in</h1>
+${errorHtml}
+<form method="post" action="/interaction/${escapeHtml(uid)}" autocomplete="off">
+  <label for="username">Username</label>
+  <input id="username" name="username" type="text" value="${escapeHtml(username)}" required autofocus>
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" required>
+  <button type="submit">Sign in</button>
+</form>`);
+}
+
+// Give the client everything it asked for (dev IdP: no consent screen).
+async function grantEverything(details) {
+  const { prompt: { details: missing }, params, session } = details;
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes || {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  const grantId = await grant.save();
+  // Only hand the id back when it is a new grant (same as the library's
+  // example); an existing one was updated in place.
+  return details.grantId ? {} : { grantId };
+}
+
+async function handleInteraction(req, res, uid) {
+  const details = await provider.interactionDetails(req, res);
+  if (details.uid !== uid) {
+    sendHtml(res, 400, page('Error', '<h1>Interaction mismatch</h1><p>Start the sign-in again.</p>'));
+    return;
+  }
+
+  if (details.prompt.name === 'consent') {
+    const consent = await grantEverything(details);
+    await provider.interactionFinished(req, res, { consent }, { mergeWithLastSubmission: true });
+    return;
+  }
+
+  if (details.prompt.name !== 'login') {
+    sendHtml(res, 400, page('Error', `<h1>Unsupported prompt</h1><p>${escapeHtml(details.prompt.name)}</p>`));
+    return;
+  }
+
+  if (req.method === 'GET') {
+    sendHtml(res, 200, loginPage(uid));
+    return;
+  }
+
+  const form = await readForm(req);
+  const username = form.get('username') || '';
+  const user = checkCredentials(username, form.get('password') || '');
+  if (!user) {
+    sendHtml(res, 200, loginPage(uid, { username, error: 'Invalid username or password' }));
+    return;
+  }
+  log(`login ok: ${user.username}`);
+  await provider.interactionFinished(req, res, {
+    login: { accountId: user.sub, amr: ['pwd'] },
+  }, { mergeWithLastSubmission: false });
+}
+
+// ---------------------------------------------------------------------------
+// Dev control endpoints
+// ---------------------------------------------------------------------------
+
+function rotateKeys() {
+  const keys = loadOrCreateKeys();
+  const fresh = generateSigningKey();
+  // New key first: oidc-provider signs with the first matching key.
+  keys.jwks.keys = [fresh, ...keys.jwks.keys].slice(0, MAX_PUBLISHED_KEYS);
+  saveKeys(keys);
+  installProvider(keys);
+  log(`rotated signing key, new kid ${fresh.kid}`);
+  return fresh.kid;
+}
+
+const DEV_ROUTES = {
+  '/__dev/stats': { method: 'GET', run: () => stats },
+  '/__dev/stats/reset': {
+    method: 'POST',
+    run: () => {
+      stats = emptyStats();
+      return stats;
+    },
+  },
+  '/__dev/rotate-keys': { method: 'POST', run: () => ({ kid: rotateKeys() }) },
+};
+
+function handleDev(req, res, pathname) {
+  const routeDef = DEV_ROUTES[pathname.replace(/\/+$/, '')];
+  if (!routeDef) {
+    sendJson(res, 404, { error: 'not_found' });
+  } else if (req.method !== routeDef.method) {
+    res.setHeader('allow', routeDef.method);
+    sendJson(res, 405, { error: 'method_not_allowed', allow: routeDef.method });
+  } else {
+    sendJson(res, 200, routeDef.run());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP server
+// ---------------------------------------------------------------------------
+
+const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)\/?$/;
+
+async function route(req, res) {
+  const { pathname } = new URL(req.url, 'http://devidp.invalid');
+  countPath(pathname);
+
+  if (pathname.startsWith('/__dev/')) {
+    handleDev(req, res, pathname);
+    return;
+  }
+
+  const interaction = INTERACTION_PATH.exec(pathname);
+  if (interaction && (req.method === 'GET' || req.method === 'POST')) {
+    try {
+      await handleInteraction(req, res, interaction[1]);
+    } catch (err) {
+      // Typically SessionNotFound: cookie expired or the flow was restarted.
+      log(`interaction error: ${err?.message || err}${err?.error_description ? ` (${err.error_description})` : ''}`);
+      if (!res.headersSent) {
+        const status = err?.statusCode || 400;
+        sendHtml(res, status, page('Error', `<h1>Sign-in failed</h1><p>${escapeHtml(err?.error_description || err?.message || 'error')}</p><p>Start the sign-in again from the site.</p>`));
+      }
+    }
+    return;
+  }
+
+  await providerHandler(req, res);
+}
+
+function startServer() {
+  const server = http.createServer((req, res) => {
+    const started = Date.now();
+    const { pathname } = new URL(req.url, 'http://devidp.invalid');
+    // Path only: query strings carry codes, states and tokens.
+    res.on('finish', () => {
+      console.log(`${req.method} ${pathname} ${res.statusCode} ${Date.now() - started}ms`);
+    });
+    route(req, res).catch((err) => {
+      log(`unhandled error on ${req.method} ${pathname}: ${err?.stack || err}`);
+      if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
+      else res.end();
+    });
+  });
+
+  server.listen(CONFIG.port, CONFIG.host, () => {
+    console.log(`devidp listening on ${CONFIG.issuer}`);
+  });
+
+  const shutdown = (signal) => {
+    log(`${signal} received, shutting down`);
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
+    // Safety net if some connection refuses to go away.
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return server;
+}
+
+installProvider(loadOrCreateKeys());
+startServer();

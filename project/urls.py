@@ -1,0 +1,22 @@
+"""URLs of ../shared/INTERFACE.md, plus the pages and logout endpoints of this project."""
+
+from django.contrib import admin
+from django.urls import path
+
+from accounts.views import api, logout, oidc, pages
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("members/", pages.members, name="members"),
+    path("accounts/profile/", pages.profile, name="profile"),
+    path("accounts/signin/", pages.signin, name="signin"),
+    path("api/me/", api.me, name="api_me"),
+    path("healthz", pages.healthz, name="healthz"),
+    path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("oidc/logout/", logout.LogoutView.as_view(), name="oidc_logout"),
+    path("oidc/logout/complete/", logout.logout_complete, name="oidc_logout_complete"),
+    path("oidc/backchannel-logout/", logout.backchannel_logout, name="oidc_backchannel_logout"),
+    path("oidc/frontchannel-logout/", logout.frontchannel_logout, name="oidc_frontchannel_logout"),
+    path("admin/", admin.site.urls),
+]
