@@ -34,9 +34,9 @@ def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
             "PASSWORD": "",
             "HOST": "127.0.0.1",
             "PORT": str(cluster.port),
-            "TEST": {"NAME": "test_site"},
         }
     )
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "test_site"
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,5 @@
+"""Directory sync: pull users from a directory (SCIM, Keycloak, a JSON-lines file) in batches.
+
+``engine.directory_sync`` is the service; ``sources`` read the directories; the records they
+yield are claim sets, so the mapping of sign-in (``accounts.claims.map_claims``) applies.
+"""
