@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_SCIM_TOKEN": "",
     "OIDC_KEYCLOAK_URL": "",
     "OIDC_KEYCLOAK_REALM": "",
+    "OIDC_SYNC_SCOPE": "",  # scope of the client-credentials token for SCIM/Keycloak
+    "OIDC_SCIM_SUBJECT_ATTRIBUTE": "externalId",  # or "id"; see accounts/sync/sources/scim.py
 }
 
 LIST_SETTINGS = {

@@ -37,6 +37,14 @@ def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
         }
     )
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "test_site"
+    # Connections made before this point (during Django's setup) still point at SQLite.
+    from django.db import connections
+
+    connections.close_all()
+    connections.__dict__.pop("settings", None)
+    for alias in list(connections.settings):
+        if hasattr(connections._connections, alias):
+            delattr(connections._connections, alias)
 
 
 @pytest.fixture(autouse=True)

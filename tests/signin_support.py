@@ -69,6 +69,7 @@ def finish(
     state: str | None = None,
     callback_iss: Any = _DEFAULT,
     userinfo: dict[str, Any] | None = None,
+    code: str = "c",
     **claim_overrides: Any,
 ):
     """Script the provider's answers and GET the callback; return the site's response.
@@ -89,7 +90,7 @@ def finish(
         userinfo.setdefault("sub", "sub-alice")
     op.answer_tokens(id_token)
     op.answer_userinfo(userinfo)
-    return client.get(callback_url(state, iss=callback_iss, op=op))
+    return client.get(callback_url(state, code=code, iss=callback_iss, op=op))
 
 
 def sign_in(client: Client, op: FakeOP, **claim_overrides: Any):
@@ -102,3 +103,19 @@ def sign_in(client: Client, op: FakeOP, **claim_overrides: Any):
 
 def signed_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
+
+
+ENDPOINT_SETTINGS = (
+    "OIDC_OP_AUTHORIZATION_ENDPOINT",
+    "OIDC_OP_TOKEN_ENDPOINT",
+    "OIDC_OP_USER_ENDPOINT",
+    "OIDC_OP_JWKS_ENDPOINT",
+    "OIDC_OP_LOGOUT_ENDPOINT",
+)
+
+
+def use_discovery(settings) -> None:
+    """Read the endpoints from the provider's discovery document instead of settings."""
+    settings.OIDC_OP_DISCOVERY = True
+    for name in ENDPOINT_SETTINGS:
+        setattr(settings, name, "")

@@ -1,0 +1,127 @@
+"""The sync service: read a directory in batches, plan and write each batch, then deactivate.
+
+Memory stays flat: records stream from the source, one batch of ``OIDC_SYNC_BATCH_SIZE``
+model objects exists at a time, and only the subjects seen (strings) are kept for the run.
+Each batch costs a handful of bulk queries (see ``plan`` and ``writes``) and is committed on
+its own, so an interrupted run loses nothing and a re-run completes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+
+from django.db import DatabaseError
+
+from ..conf import oidc_settings
+from .context import SyncContext
+from .deactivation import deactivation_run
+from .errors import SourceError, SyncError
+from .locking import sync_lock
+from .plan import BatchPlan, batch_plan
+from .records import DirectoryUser, Record, SkippedRecord
+from .report import SyncReport
+from .sources import DirectorySource
+from .writes import plan_apply
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None], None]
+
+
+def _read(source: DirectorySource, report: SyncReport) -> Iterator[Record]:
+    """The source's records; any failure while reading becomes a ``SourceError``."""
+    records = iter(source.records())
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except SyncError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the directory was not read
+            raise SourceError(
+                f"reading the {source.name} directory failed after {report.records} records: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        yield record
+
+
+def _usable(records: Iterable[Record], ctx: SyncContext, report: SyncReport) -> Iterator[DirectoryUser]:
+    """Count every record; report the skipped ones and repeated subjects; yield the rest."""
+    for record in records:
+        report.records += 1
+        if isinstance(record, SkippedRecord):
+            report.skip(record.ref, record.reason)
+        elif record.subject in ctx.seen:
+            report.skip(record.ref, "duplicate sub")
+        else:
+            ctx.seen.add(record.subject)
+            yield record
+
+
+def _batches(users: Iterator[DirectoryUser], size: int) -> Iterator[list[DirectoryUser]]:
+    while batch := list(islice(users, size)):
+        yield batch
+
+
+def _record(plan: BatchPlan, report: SyncReport) -> None:
+    for action in ("created", "updated", "unchanged", "reactivated", "linked"):
+        setattr(report, action, getattr(report, action) + plan.counts[action])
+    for ref, reason in plan.skips:
+        report.skip(ref, reason)
+    for action, text in plan.examples:
+        report.note(action, text)
+
+
+def _sync_records(
+    source: DirectorySource, ctx: SyncContext, report: SyncReport, size: int, progress: Progress | None
+) -> None:
+    for batch in _batches(_usable(_read(source, report), ctx, report), size):
+        plan = batch_plan(batch, ctx)
+        if not ctx.dry_run:
+            plan_apply(plan, ctx)
+            ctx.assigned_usernames.clear()  # they are in the database now
+        _record(plan, report)
+        if progress is not None:
+            progress(report.records, source.total)
+
+
+def directory_sync(
+    *,
+    source: DirectorySource,
+    issuer: str,
+    deactivate_missing: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Bring the local users of ``issuer`` in line with the directory; return the report.
+
+    Raises ``SyncError`` (``SyncLocked``, ``SourceError``, ``SyncAborted``) with the report
+    of what was done before the failure.
+    """
+    if not issuer:
+        raise SyncError("no issuer: set OIDC_OP_ISSUER (identities are keyed by issuer)")
+    size = max(1, int(batch_size or oidc_settings.OIDC_SYNC_BATCH_SIZE))
+    report = SyncReport(source=source.name, issuer=issuer, dry_run=dry_run)
+    ctx = SyncContext(issuer=issuer, manage_activation=deactivate_missing, dry_run=dry_run)
+    started = time.monotonic()
+    try:
+        with sync_lock():
+            _sync_records(source, ctx, report, size, progress)
+            if deactivate_missing:
+                deactivation_run(ctx=ctx, report=report, force=force, batch_size=size)
+    except SyncError as exc:
+        exc.report, report.error = report, str(exc)
+        raise
+    except DatabaseError as exc:
+        report.error = f"database error: {type(exc).__name__}: {exc}"
+        raise SyncError(report.error, report=report) from exc
+    finally:
+        report.seconds = time.monotonic() - started
+        logger.info("sync_users %s: %s", source.name, report.as_dict() | {"plan": None})
+    return report
