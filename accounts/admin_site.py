@@ -39,3 +39,9 @@ class SSOAdminSite(AdminSite):
 
             context["form"] = AdminAuthenticationForm(request)
         return render(request, "admin/sso_login.html", context)
+
+    def logout(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The admin's "Log out" signs out at the provider too, like the site's button."""
+        from .views.logout import LogoutView
+
+        return LogoutView.as_view()(request)

@@ -114,7 +114,8 @@ class KeycloakSource:
         ref = f"user {user['id']}" if isinstance(user.get("id"), str) else f"user #{index}"
         if user.get("serviceAccountClientLink"):
             return SkippedRecord(ref=ref, reason="service account")
-        return record_from_claims(keycloak_claims(user, groups.get(user.get("id"), set())), ref=ref)
+        member_of = groups.get(user["id"], set()) if isinstance(user.get("id"), str) else set()
+        return record_from_claims(keycloak_claims(user, member_of), ref=ref)
 
     def records(self) -> Iterator[Record]:
         groups = self._memberships()
