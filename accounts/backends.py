@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import F
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -106,6 +107,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
 
 
 def identity_for(user: Any) -> OIDCIdentity | None:
-    return (
-        user.oidc_identities.order_by("-last_login_at").first() if user.is_authenticated else None
-    )
+    if not user.is_authenticated:
+        return None
+    # NULLS LAST: on PostgreSQL a descending order puts never-used identities first.
+    return user.oidc_identities.order_by(F("last_login_at").desc(nulls_last=True), "-pk").first()

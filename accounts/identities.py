@@ -11,7 +11,14 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .claims import ClaimPolicy, UserProfile, allowed_groups, map_claims, username_candidates
+from .claims import (
+    USERNAME_MAX_LENGTH,
+    ClaimPolicy,
+    UserProfile,
+    allowed_groups,
+    map_claims,
+    username_candidates,
+)
 from .conf import oidc_settings
 from .errors import AccountError
 from .models import OIDCIdentity
@@ -23,7 +30,11 @@ def unique_username(base: str) -> str:
     """Return ``base`` or the first free ``base-N``."""
     User = get_user_model()
     field = User.USERNAME_FIELD
-    taken = set(User.objects.filter(**{f"{field}__startswith": base}).values_list(field, flat=True))
+    # Long bases are cut to make room for the suffix: look up the shortest prefix used.
+    prefix = base[: USERNAME_MAX_LENGTH - len("-9999")]
+    taken = set(
+        User.objects.filter(**{f"{field}__startswith": prefix}).values_list(field, flat=True)
+    )
     for candidate in username_candidates(base):
         if candidate not in taken:
             return candidate

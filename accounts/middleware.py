@@ -14,6 +14,7 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.contrib import auth, messages
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
@@ -76,9 +77,25 @@ class OIDCSessionMiddleware:
         auth.logout(request)
         if wants_json(request) or request.method != "GET":
             return unauthorized(request, reason)
-        messages.info(request, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))
         next_url = urlencode({"next": request.get_full_path()})
-        return HttpResponseRedirect(f"{reverse('signin')}?{next_url}")
+        response = HttpResponseRedirect(f"{reverse('signin')}?{next_url}")
+        add_message(request, response, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))
+        return response
+
+
+def add_message(request: HttpRequest, response: HttpResponse, text: str) -> None:
+    """Leave a message for the next page, whether or not MessageMiddleware ran already.
+
+    This middleware sits before MessageMiddleware (right after AuthenticationMiddleware),
+    so when it answers by itself that middleware never sees the request or the response:
+    the message is stored here, as its ``process_response`` would.
+    """
+    if hasattr(request, "_messages"):
+        messages.info(request, text)
+        return
+    storage = default_storage(request)
+    storage.add(messages.INFO, text)
+    storage.update(response)
 
 
 def unauthorized(request: HttpRequest, reason: Outcome | str) -> JsonResponse:

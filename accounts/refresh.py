@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -44,7 +44,8 @@ class Outcome(enum.Enum):
 
 
 def _shared_cache() -> bool:
-    backend = type(cache).__module__
+    # ``cache`` is a proxy: the backend's class is that of the object behind it.
+    backend = type(caches["default"]).__module__
     return not backend.endswith(("locmem", "dummy"))
 
 
@@ -69,13 +70,16 @@ def session_lock(session_key: str) -> Iterator[None]:
             if cache.get(key) == token:
                 cache.delete(key)
         return
-    # No shared cache: a row lock (PostgreSQL), plus a process lock where the database
-    # has no row locks (SQLite serialises writers but not the read before them).
+    # No shared cache: a row lock (PostgreSQL), or a process lock where the database has
+    # no row locks (SQLite serialises writers but not the read before them).
+    if connection.features.has_select_for_update:
+        with transaction.atomic():
+            list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
+            yield
+        return
     with _local_guard:
         local = _local_locks.setdefault(session_key, threading.Lock())
     with local, transaction.atomic():
-        if connection.features.has_select_for_update:
-            list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
         yield
 
 

@@ -123,5 +123,10 @@ def directory_sync(
         raise SyncError(report.error, report=report) from exc
     finally:
         report.seconds = time.monotonic() - started
-        logger.info("sync_users %s: %s", source.name, report.as_dict() | {"plan": None})
+        logger.info(
+            "sync_users source=%s records=%d created=%d updated=%d unchanged=%d deactivated=%d "
+            "skipped=%d dry_run=%s error=%s",
+            source.name, report.records, report.created, report.updated, report.unchanged,
+            report.deactivated, report.skipped, dry_run, report.error,
+        )
     return report

@@ -7,7 +7,6 @@ Thin: parse the options, call ``accounts.sync.engine.directory_sync``, print the
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -90,4 +89,3 @@ class Command(BaseCommand):
             line = f"{done} records"
         self.stdout.write(f"\r{line}", ending="")
         self.stdout.flush()
-        sys.stdout.flush()

@@ -1,0 +1,159 @@
+"""The JWKS cache (fetch once, rotate, rate-limited refetch, outages) and discovery."""
+
+from __future__ import annotations
+
+import html
+import socket
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.signin_support import finish, sign_in, signed_in, start, use_discovery
+from tests.support.fakeop import SigningKey
+
+pytestmark = pytest.mark.django_db
+
+DISCOVERY = "/.well-known/openid-configuration"
+
+
+def text_of(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def closed_port_url(path: str) -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def test_two_sign_ins_fetch_the_jwks_once(op):
+    sign_in(Client(), op)
+    sign_in(Client(), op)
+    assert op.count("/jwks") == 1
+
+
+def test_rotated_key_is_picked_up_with_exactly_one_refetch(op):
+    sign_in(Client(), op)
+    assert op.count("/jwks") == 1
+    op.keys.insert(0, SigningKey.rsa())  # the provider publishes a new key and signs with it
+    sign_in(Client(), op)
+    assert op.count("/jwks") == 2
+    sign_in(Client(), op)  # the new key is now cached
+    assert op.count("/jwks") == 2
+
+
+def test_key_removed_by_the_provider_is_refused_after_the_refetch(op):
+    old = op.keys[0]
+    sign_in(Client(), op)
+    op.keys[:] = [SigningKey.rsa()]
+    client = Client()
+    state, nonce, _ = start(client)
+    response = finish(client, op, op.sign(op.claims(nonce=nonce), key=old), state=state)
+    # The old key is still cached and fresh: a token it signed stays valid until the TTL.
+    assert response.status_code == 302
+    assert op.count("/jwks") == 1
+
+
+def test_unknown_kid_refetch_is_rate_limited(op):
+    for _ in range(2):
+        client = Client()
+        state, nonce, _ = start(client)
+        token = op.sign(op.claims(nonce=nonce), headers={"kid": "bogus-kid"})
+        response = finish(client, op, token, state=state)
+        assert response.status_code == 400
+        assert "signed with an unknown key" in text_of(response)
+    assert op.count("/jwks") == 2  # the first fetch and one refetch, not one per token
+
+
+def test_jwks_down_with_keys_cached_still_signs_in(op, settings):
+    sign_in(Client(), op)
+    settings.OIDC_JWKS_CACHE_TTL = 0  # the cached keys are stale from now on
+    op.jwks_down = True
+    sign_in(Client(), op)
+    assert op.count("/jwks") == 2  # it did try
+
+
+def test_jwks_down_and_nothing_cached_gives_an_error_page_not_500(client, op):
+    op.jwks_down = True
+    response = finish(client, op)
+    assert response.status_code == 502
+    assert "could not be reached" in text_of(response)
+    assert "Sign in again" in text_of(response)
+    assert not signed_in(client)
+    assert get_user_model().objects.count() == 0
+
+
+def test_jwks_unreachable_and_nothing_cached_gives_an_error_page(client, op, settings):
+    settings.OIDC_OP_JWKS_ENDPOINT = closed_port_url("/jwks")
+    response = finish(client, op)
+    assert response.status_code == 502
+    assert "could not be reached" in text_of(response)
+    assert not signed_in(client)
+
+
+def test_jwks_not_a_key_set_gives_an_error_page(client, op, monkeypatch):
+    original = op.handle
+
+    def handle(method, path, headers, body):
+        if path == "/jwks":
+            return 200, {"keys": "nope"}, "application/json"
+        return original(method, path, headers, body)
+
+    monkeypatch.setattr(op, "handle", handle)
+    response = finish(client, op)
+    assert response.status_code == 502
+    assert "keys could not be read" in text_of(response)
+
+
+# --- discovery -----------------------------------------------------------------------------
+def test_discovery_document_naming_another_issuer_is_an_error(client, op, settings):
+    use_discovery(settings)
+    op.extra_metadata = {"issuer": op.issuer + "/"}
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 502
+    assert "does not match this site's settings" in text_of(response)
+    assert not signed_in(client)
+
+
+def test_discovery_document_is_fetched_once_for_two_sign_ins(op, settings):
+    use_discovery(settings)
+    sign_in(Client(), op)
+    sign_in(Client(), op)
+    assert op.count(DISCOVERY) == 1
+    assert op.count("/token") == 2
+    assert op.count("/jwks") == 1
+
+
+def test_discovery_endpoints_are_used_when_no_endpoint_is_set(client, op, settings):
+    use_discovery(settings)
+    op.extra_metadata = {"authorization_endpoint": f"{op.issuer}/auth?realm=main"}
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{op.issuer}/auth?realm=main&response_type=code&")
+
+
+def test_explicit_endpoint_settings_win_over_discovery(client, op, settings):
+    settings.OIDC_OP_DISCOVERY = True  # the op fixture's explicit endpoints stay set
+    elsewhere = closed_port_url("")
+    op.extra_metadata = {
+        "authorization_endpoint": f"{elsewhere}/auth",
+        "token_endpoint": f"{elsewhere}/token",
+        "userinfo_endpoint": f"{elsewhere}/me",
+        "jwks_uri": f"{elsewhere}/jwks",
+        "authorization_response_iss_parameter_supported": True,
+    }
+    response = client.get("/oidc/authenticate/")
+    assert response["Location"].startswith(f"{op.issuer}/auth?")
+    sign_in(client, op)
+    assert op.count(DISCOVERY) == 1  # consulted, for what the settings do not say
+    assert (op.count("/token"), op.count("/me"), op.count("/jwks")) == (1, 1, 1)
+
+
+def test_discovery_unavailable_gives_an_error_page(client, op, settings):
+    use_discovery(settings)
+    settings.OIDC_OP_ISSUER = closed_port_url("")
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 502
+    assert "could not be reached" in text_of(response)
