@@ -139,7 +139,7 @@ def test_a_get_to_the_logout_url_signs_no_one_out(idp_site, live_server, page):
     assert re.search(r"\balice\b", page.locator("main").inner_text())
 
 
-def test_a_post_without_csrf_token_is_refused_and_signs_no_one_out(transactional_db):
+def test_a_post_without_csrf_token_is_refused_and_signs_no_one_out():
     user = get_user_model().objects.create_user(username="bob", email="bob@example.com")
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)

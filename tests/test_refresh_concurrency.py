@@ -1,0 +1,99 @@
+"""Twenty parallel requests of one expired session refresh once at the real dev IdP.
+
+The dev IdP rotates refresh tokens and revokes the grant when a used one comes back, so a
+second refresh with the same token would sign the user out. The site's live server is a
+threaded WSGI server in this process; the row lock on PostgreSQL serialises the refreshes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from django.contrib.sessions.backends.db import SessionStore
+
+from accounts import sessions
+from accounts.models import OIDCSession
+
+pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]
+
+PARALLEL = 20
+
+
+def sign_in_without_browser(site_url: str, issuer: str, username: str) -> requests.Session:
+    """The authorization-code flow with plain HTTP: site -> IdP login form -> site."""
+    http = requests.Session()
+    http.trust_env = False  # loopback only, whatever the proxy settings say
+    form = http.get(f"{site_url}/oidc/authenticate/?next=/api/me/", timeout=10)
+    assert form.status_code == 200, form.text[:500]
+    assert form.url.startswith(f"{issuer}/interaction/"), form.url
+    action = re.search(r'<form method="post" action="([^"]+)"', form.text)
+    assert action, form.text[:1000]
+    me = http.post(
+        issuer + action.group(1),
+        data={"username": username, "password": username},
+        timeout=10,
+    )
+    assert me.status_code == 200, me.text[:1000]
+    assert urlsplit(me.url).path == "/api/me/"
+    assert me.json()["username"] == username
+    return http
+
+
+def session_key(http: requests.Session, site_url: str) -> str:
+    host = urlsplit(site_url).hostname
+    keys = [c.value for c in http.cookies if c.name == "sessionid" and host in c.domain]
+    assert len(keys) == 1, list(http.cookies)
+    return keys[0]
+
+
+def expire_access_token(key: str) -> None:
+    moment = time.time() - 30
+    updated = OIDCSession.objects.filter(session_key=key).update(
+        access_expires_at=datetime.fromtimestamp(moment, UTC)
+    )
+    assert updated == 1
+    store = SessionStore(session_key=key)
+    assert sessions.SESSION_EXPIRES_AT in store.load()
+    store[sessions.SESSION_EXPIRES_AT] = moment
+    store.save()
+
+
+def test_parallel_requests_of_an_expired_session_refresh_exactly_once(idp_site, live_server):
+    http = sign_in_without_browser(live_server.url, idp_site.issuer, "alice")
+    key = session_key(http, live_server.url)
+    before = OIDCSession.objects.get(session_key=key)
+    assert before.refresh_token
+    expire_access_token(key)
+    idp_site.reset_stats()
+
+    def get_me(_: int) -> requests.Response:
+        return http.get(f"{live_server.url}/api/me/", timeout=30, allow_redirects=False)
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        answers = list(pool.map(get_me, range(PARALLEL)))
+
+    assert [a.status_code for a in answers] == [200] * PARALLEL, [a.text for a in answers]
+    for answer in answers:
+        me = answer.json()
+        assert (me["username"], me["iss"]) == ("alice", idp_site.issuer)
+    stats = idp_site.stats()
+    assert stats["token"]["refresh_token"] == 1, stats
+    assert stats["token_errors"].get("refresh_token", 0) == 0, stats
+    assert not any(stats["token_errors"].values()), stats
+
+    after = OIDCSession.objects.get(session_key=key)
+    assert after.refresh_token and after.refresh_token != before.refresh_token  # rotated
+    assert after.access_token != before.access_token
+    assert after.access_expires_at.timestamp() > time.time() + 60
+    assert after.provider_unreachable_since is None
+
+    following = http.get(f"{live_server.url}/api/me/", timeout=10, allow_redirects=False)
+    assert following.status_code == 200
+    assert following.json()["username"] == "alice"
+    assert idp_site.stats()["token"]["refresh_token"] == 1
