@@ -74,6 +74,7 @@ def session_lock(session_key: str) -> Iterator[None]:
     # no row locks (SQLite serialises writers but not the read before them).
     if connection.features.has_select_for_update:
         with transaction.atomic():
+            list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
             yield
         return
     with _local_guard:
