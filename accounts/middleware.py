@@ -64,9 +64,13 @@ class OIDCSessionMiddleware:
             return None
         if outcome is Outcome.NO_REFRESH_TOKEN:
             if is_navigation(request):
-                return HttpResponseRedirect(
-                    authorization_url(request, next_url=request.get_full_path(), prompt="none")
-                )
+                try:
+                    url = authorization_url(
+                        request, next_url=request.get_full_path(), prompt="none"
+                    )
+                except OIDCError:
+                    return None  # discovery unavailable: keep for now, as above
+                return HttpResponseRedirect(url)
             return unauthorized(request, outcome)  # the session stays for the next navigation
         return self.end(request, outcome)
 

@@ -496,3 +496,18 @@ def test_server_side_sessions_yield_no_w002(settings, monkeypatch, engine):
     settings.DEBUG = True
     settings.SESSION_ENGINE = engine
     assert account_checks.check_cache_and_sessions() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("headers", [{}, XHR], ids=["page", "xhr"])
+def test_no_refresh_token_and_discovery_down_is_never_a_500(client, op, settings, headers):
+    sign_in(client, op, expires_in=-10, refresh_token="")
+    settings.OIDC_OP_ISSUER = f"http://127.0.0.1:{free_port()}"
+    settings.OIDC_OP_DISCOVERY = True
+    for name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS", "LOGOUT"):
+        setattr(settings, f"OIDC_OP_{name}_ENDPOINT", "")
+
+    response = client.get("/members/", **headers)
+
+    assert response.status_code == (401 if headers else 200)
+    assert is_signed_in(client)

@@ -24,6 +24,7 @@ from .plan import BatchPlan, batch_plan
 from .records import DirectoryUser, Record, SkippedRecord
 from .report import SyncReport
 from .sources import DirectorySource
+from .statistics import StatisticsKeeper
 from .writes import plan_apply
 
 logger = logging.getLogger(__name__)
@@ -79,11 +80,13 @@ def _record(plan: BatchPlan, report: SyncReport) -> None:
 def _sync_records(
     source: DirectorySource, ctx: SyncContext, report: SyncReport, size: int, progress: Progress | None
 ) -> None:
+    statistics = StatisticsKeeper()
     for batch in _batches(_usable(_read(source, report), ctx, report), size):
         plan = batch_plan(batch, ctx)
         if not ctx.dry_run:
             plan_apply(plan, ctx)
             ctx.assigned_usernames.clear()  # they are in the database now
+            statistics.created_rows(len(plan.creates) + len(plan.new_identities))
         _record(plan, report)
         if progress is not None:
             progress(report.records, source.total)
