@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote_plus
 
 import requests
 
@@ -52,7 +53,11 @@ def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
     data = dict(data)
     auth = None
     if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH:
-        auth = (oidc_settings.OIDC_RP_CLIENT_ID, oidc_settings.OIDC_RP_CLIENT_SECRET)
+        # RFC 6749 2.3.1: both are form-urlencoded before they go into the Basic header.
+        auth = (
+            quote_plus(oidc_settings.OIDC_RP_CLIENT_ID),
+            quote_plus(oidc_settings.OIDC_RP_CLIENT_SECRET),
+        )
     else:
         data["client_id"] = oidc_settings.OIDC_RP_CLIENT_ID
         data["client_secret"] = oidc_settings.OIDC_RP_CLIENT_SECRET

@@ -74,3 +74,6 @@ class UsedTokenId(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "jti"], name="unique_used_jti")]
+
+    def __str__(self) -> str:
+        return f"{self.jti} @ {self.issuer}"

@@ -83,8 +83,12 @@ _PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
 ]
 
 
-def decode(token: str, *, require: list[str], audience: str | None = None) -> dict[str, Any]:
-    """Verify signature, ``iss``, ``aud`` and times of a JWT from the provider."""
+def decode(token: str, *, require: list[str], iss_aud_optional: bool = False) -> dict[str, Any]:
+    """Verify signature, ``iss``, ``aud`` and times of a JWT from the provider.
+
+    ``iss_aud_optional``: check ``iss`` and ``aud`` only when present (signed userinfo,
+    OIDC Core 5.3.2, where they are SHOULD, not MUST).
+    """
     if not isinstance(token, str) or not token:
         raise _fail("malformed")
     header = _header(token)
@@ -95,17 +99,23 @@ def decode(token: str, *, require: list[str], audience: str | None = None) -> di
             token,
             key,
             algorithms=[header["alg"]],
-            audience=audience or oidc_settings.OIDC_RP_CLIENT_ID,
+            audience=oidc_settings.OIDC_RP_CLIENT_ID,
             issuer=oidc_settings.OIDC_OP_ISSUER,
             leeway=leeway,
-            options={"require": require, "verify_iat": True, "strict_aud": False},
+            options={
+                "require": require,
+                "verify_iat": True,
+                "strict_aud": False,
+                "verify_aud": not iss_aud_optional or _has(token, "aud"),
+                "verify_iss": not iss_aud_optional or _has(token, "iss"),
+            },
         )
     except jwt.PyJWTError as exc:
         for error_class, code in _PYJWT_ERRORS:
             if isinstance(exc, error_class):
                 raise _fail(code) from exc
         raise _fail("malformed") from exc
-    if claims.get("iss") != oidc_settings.OIDC_OP_ISSUER:  # exact, not prefix or normalised
+    if "iss" in claims and claims["iss"] != oidc_settings.OIDC_OP_ISSUER:  # exact match
         raise _fail("wrong_issuer")
     iat = claims.get("iat")
     if isinstance(iat, (int, float)) and iat > time.time() + leeway:
@@ -114,6 +124,14 @@ def decode(token: str, *, require: list[str], audience: str | None = None) -> di
         raise _fail("missing_claim")
     _check_azp(claims)
     return claims
+
+
+def _has(token: str, claim: str) -> bool:
+    """Whether the (not yet verified) token carries ``claim``; used only to pick checks."""
+    try:
+        return claim in jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return True  # unreadable: verify everything and let decode() fail
 
 
 def _check_azp(claims: dict[str, Any]) -> None:
@@ -149,7 +167,7 @@ def validate_refreshed_id_token(token: str, *, previous: dict[str, Any]) -> dict
 
 def validate_signed_userinfo(token: str, *, sub: str) -> dict[str, Any]:
     """Validate a userinfo answer sent as a JWT (OIDC Core 5.3.2)."""
-    claims = decode(token, require=["sub"])
+    claims = decode(token, require=["sub"], iss_aud_optional=True)
     if claims["sub"] != sub:
         raise _fail("sub_mismatch")
     return claims

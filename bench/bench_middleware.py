@@ -129,16 +129,15 @@ def main() -> None:
         base_cpu = statistics.median(c for _, c in baseline)
         mine_cpu = statistics.median(c for _, c in measured)
         ratio = mine_wall / base_wall
-        print(
-            f"{args.rounds * batches * BATCH} requests per variant in batches of {BATCH}, PostgreSQL"
-        )
+        total = args.rounds * batches * BATCH
+        print(f"{total} requests per variant in batches of {BATCH}, PostgreSQL")
         print(f"{'variant':<30}{'wall us/req':>12}{'cpu us/req':>12}{'queries/req':>13}")
-        print(
-            f"{'plain Django session auth':<30}{base_wall * 1e6:>12.1f}{base_cpu * 1e6:>12.1f}{plain_queries:>13}"
-        )
-        print(
-            f"{'with OIDCSessionMiddleware':<30}{mine_wall * 1e6:>12.1f}{mine_cpu * 1e6:>12.1f}{oidc_queries:>13}"
-        )
+        rows = [
+            ("plain Django session auth", base_wall, base_cpu, plain_queries),
+            ("with OIDCSessionMiddleware", mine_wall, mine_cpu, oidc_queries),
+        ]
+        for name, wall, cpu, queries in rows:
+            print(f"{name:<30}{wall * 1e6:>12.1f}{cpu * 1e6:>12.1f}{queries:>13}")
         verdict = "PASS" if ratio <= 1.03 and oidc_queries == plain_queries else "FAIL"
         print(f"ratio oidc/plain, wall clock: {ratio:.3f} (target <= 1.03) {verdict}")
         print(f"ratio oidc/plain, CPU of the Django process: {mine_cpu / base_cpu:.3f}")

@@ -35,7 +35,7 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(url, timeout=2):  # loopback only
                 return
         except OSError:
             time.sleep(0.3)
@@ -45,7 +45,8 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
 def main() -> None:
     env = {**SITE_ENV, **os.environ}
     python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    migrate = [python, "manage.py", "migrate", "--noinput", "-v", "0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True)
     idp = subprocess.Popen(
         ["node", "devidp/server.js"],
         cwd=ROOT,

@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core import checks
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import checks as account_checks
@@ -463,6 +465,18 @@ def test_session_locks_of_different_sessions_do_not_wait_for_each_other(redis_ca
         with session_lock("session-b"):
             pass
     assert time.monotonic() - started < 0.2
+
+
+@pytest.mark.django_db
+def test_without_a_shared_cache_session_lock_locks_the_session_row(client, op):
+    row = sign_in(client, op)
+    assert type(caches["default"]).__name__ == "LocMemCache"
+    with CaptureQueriesContext(connection) as queries, session_lock(row.session_key):
+        assert cache.get(f"oidc:refresh-lock:{row.session_key}") is None
+        assert connection.in_atomic_block
+    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
+    assert len(locks) == 1
+    assert row.session_key in locks[0]
 
 
 # --- system check --------------------------------------------------------------------------

@@ -102,7 +102,8 @@ def test_sqlite_default_migrates_and_serves_healthz(tmp_path):
     assert migrate.returncode == 0, migrate.stderr
     script = (
         "from django.db import connection; from django.test import Client;"
-        "r = Client(HTTP_HOST='127.0.0.1').get('/healthz'); print(connection.vendor, r.status_code, r.json()['status'])"
+        "r = Client(HTTP_HOST='127.0.0.1').get('/healthz');"
+        "print(connection.vendor, r.status_code, r.json()['status'])"
     )
     result = run_manage("shell", "--no-imports", "-c", script, env=env)
     assert result.returncode == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import jwt
@@ -83,7 +84,10 @@ class CallbackView(OIDCAuthenticationCallbackView):
         if user is None:
             raise AccountError()
         tokens, claims = request.oidc_tokens
+        previous = sessions.current(request)  # a silent re-auth, or another user's session
         auth.login(request, user, backend="accounts.backends.OIDCBackend")  # rotates the key
+        if previous is not None:
+            previous.delete()  # its session key is gone with the rotation
         sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
         messages.success(request, f"Signed in as {user.get_username()}.")
         return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
@@ -91,19 +95,24 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def _provider_error(self, request: HttpRequest, state: str | None) -> HttpResponse:
         error = request.GET.get("error", "")[:64]
         entry = None
-        try:
+        with contextlib.suppress(StateError):
             entry = consume_state(request, state)
-        except StateError:
-            pass
         if entry and entry.get("prompt") == "none":
             # Silent re-authentication failed: the provider session is gone, so is ours.
-            auth.logout(request)
+            _sign_out(request)
             messages.info(request, "Your session has ended. Please sign in again.")
-            return HttpResponseRedirect(resolve_url("oidc_authentication_init"))
+            return HttpResponseRedirect(resolve_url("signin"))
         if request.user.is_authenticated and entry is not None:
-            auth.logout(request)
+            _sign_out(request)
         message = PROVIDER_ERRORS.get(error, "The identity provider could not sign you in.")
         return error_response(request, OIDCError(error or "provider_error", message))
+
+
+def _sign_out(request: HttpRequest) -> None:
+    row = sessions.current(request)
+    if row is not None:
+        sessions.end_sessions([row])
+    auth.logout(request)
 
 
 def _check_response_issuer(request: HttpRequest) -> None:
