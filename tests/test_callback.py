@@ -280,6 +280,34 @@ def test_signed_userinfo_is_verified_and_merged(client, op):
     assert op.count("/me") == 1
 
 
+def test_signed_userinfo_without_iss_and_aud_is_accepted(client, op):
+    """OIDC Core 5.3.2: a signed userinfo SHOULD, not MUST, carry iss and aud."""
+    signed = op.sign({"sub": "sub-alice", "email": "alice@signed.example"})
+    state, nonce, _ = start(client)
+    op.answer_tokens(op.id_token(nonce=nonce))
+    op.answer_userinfo(signed, "application/jwt")
+    response = client.get(callback_url(state, op=op))
+    assert response.status_code == 302
+    assert User.objects.get().email == "alice@signed.example"
+
+
+def test_signed_userinfo_naming_another_audience_is_rejected(client, op):
+    signed = op.sign({"sub": "sub-alice", "aud": "someone-else", "iss": op.issuer})
+    state, nonce, _ = start(client)
+    op.answer_tokens(op.id_token(nonce=nonce))
+    op.answer_userinfo(signed, "application/jwt")
+    response = client.get(callback_url(state, op=op))
+    assert_error_page(client, response, "issued for a different application")
+    assert User.objects.count() == 0
+
+
+def test_basic_auth_form_urlencodes_client_id_and_secret(client, op, settings):
+    """RFC 6749 2.3.1: special characters are form-urlencoded before base64."""
+    settings.OIDC_RP_CLIENT_SECRET = "s3cr:t/with+spaces &"
+    sign_in(client, op)
+    assert op.forms[0]["_authorization"] == basic_auth_header(secret="s3cr%3At%2Fwith%2Bspaces+%26")
+
+
 def test_signed_userinfo_with_a_bad_signature_is_rejected(client, op):
     from tests.support.fakeop import SigningKey
 

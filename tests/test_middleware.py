@@ -323,8 +323,10 @@ def test_silent_sign_in_refused_with_login_required_signs_out(client, op):
     response = client.get(f"/oidc/callback/?error=login_required&state={state}")
 
     assert response.status_code == 302
-    assert response["Location"] in ("/oidc/authenticate/", "/accounts/signin/")
+    assert response["Location"] == "/accounts/signin/"  # the message is seen before the IdP
+    assert "Your session has ended" in client.get("/accounts/signin/").content.decode()
     assert not is_signed_in(client)
+    assert OIDCSession.objects.count() == 0  # its tokens are gone too
     assert op.count("/token") == 0
     assert client.get("/members/").status_code == 302  # login_required, no loop
 
