@@ -20,7 +20,12 @@ from .jwks import _fits, public_key
 
 SECRET_SUFFIXES = ("_SECRET", "_TOKEN", "_PASSWORD")
 SUPPORTED_ALG_PREFIXES = ("RS", "PS", "ES")
-ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "end_session_endpoint")
+ENDPOINTS = (
+    "authorization_endpoint",
+    "token_endpoint",
+    "userinfo_endpoint",
+    "end_session_endpoint",
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,9 @@ def _check_jwks(checks: _Checks, uri: str | None) -> None:
         checks.add(
             f"jwks {alg}",
             bool(usable),
-            f"{len(usable)} key(s) for {alg}" if usable else f"no key for {alg} in {len(keys)} keys",
+            f"{len(usable)} key(s) for {alg}"
+            if usable
+            else f"no key for {alg} in {len(keys)} keys",
         )
 
 
@@ -132,7 +139,9 @@ def _check_endpoints(checks: _Checks, metadata: dict[str, Any]) -> None:
     for name in ENDPOINTS:
         url = metadata.get(name)
         if not url:
-            checks.add(name, name not in required, "not configured" if name in required else "not offered")
+            checks.add(
+                name, name not in required, "not configured" if name in required else "not offered"
+            )
             continue
         try:
             response = provider_request("GET", url, allow_redirects=False)

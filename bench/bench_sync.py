@@ -70,6 +70,9 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
+    import logging
+
+    logging.getLogger("accounts").setLevel(logging.WARNING)  # keep the table readable
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)

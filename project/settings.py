@@ -149,6 +149,16 @@ OIDC_DISCOVERY_CACHE_TTL = env.int("OIDC_DISCOVERY_CACHE_TTL", default=3600)
 OIDC_USERINFO_CACHE_TTL = env.int("OIDC_USERINFO_CACHE_TTL", default=60)
 OIDC_REFRESH_LOCK_TIMEOUT = env.int("OIDC_REFRESH_LOCK_TIMEOUT", default=15)
 
+# Directory sync (sync_users)
+OIDC_SYNC_MAX_DEACTIVATE_RATIO = env.float("OIDC_SYNC_MAX_DEACTIVATE_RATIO", default=0.10)
+OIDC_SYNC_BATCH_SIZE = env.int("OIDC_SYNC_BATCH_SIZE", default=1000)
+OIDC_SYNC_SCOPE = env.str("OIDC_SYNC_SCOPE", default="")
+OIDC_SCIM_URL = env.str("OIDC_SCIM_URL", default="")
+OIDC_SCIM_TOKEN = env.str("OIDC_SCIM_TOKEN", default="")
+OIDC_SCIM_SUBJECT_ATTRIBUTE = env.str("OIDC_SCIM_SUBJECT_ATTRIBUTE", default="externalId")
+OIDC_KEYCLOAK_URL = env.str("OIDC_KEYCLOAK_URL", default="")
+OIDC_KEYCLOAK_REALM = env.str("OIDC_KEYCLOAK_REALM", default="")
+
 # --- Internationalisation, static files ----------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"

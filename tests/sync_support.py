@@ -7,9 +7,9 @@
 - ``ListSource``: records from a list, optionally failing after N of them (a run "killed"
   half-way).
 
-Fixtures (import them into a test module to use them): ``scim_server``, ``keycloak``,
-``directory_tokens`` (the scripted provider issues client-credentials tokens that both
-directories accept).
+Fixtures ``scim_server``, ``keycloak`` and ``directory_tokens`` (the scripted provider issues
+client-credentials tokens that both directories accept): import ``<name>_fixture`` into a
+test module to use them.
 """
 
 from __future__ import annotations
@@ -90,15 +90,26 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class _Breakable:
-    """WSGI middleware: after ``fail_after`` user-list requests, answer 503 (a dying server)."""
+    """WSGI middleware around the SCIM server, counting the pages of users it serves.
+
+    After ``fail_after`` pages it answers 503 (a server dying half-way); after
+    ``revoke_after`` pages it forgets every token but the seeding one (tokens expiring).
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.fail_after: int | None = None
+        self.revoke_after: int | None = None
         self.user_pages = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").endswith("/Users") and environ["REQUEST_METHOD"] == "GET":
+            if self.revoke_after is not None and self.user_pages == self.revoke_after:
+                self.revoke_after = None
+                tokens = self.app.bearer_tokens
+                keep = {t for t in tokens if t.startswith("seed-")}
+                tokens.clear()
+                tokens.update(keep)
             self.user_pages += 1
             if self.fail_after is not None and self.user_pages > self.fail_after:
                 start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
@@ -176,8 +187,8 @@ def start_scim_server() -> ScimServer:
     return scim
 
 
-@pytest.fixture
-def scim_server(settings) -> Iterator[ScimServer]:
+@pytest.fixture(name="scim_server")
+def scim_server_fixture(settings) -> Iterator[ScimServer]:
     """A fresh SCIM server; the site reads it with a static token (``OIDC_SCIM_TOKEN``)."""
     server = start_scim_server()
     site_token = "site-" + uuid.uuid4().hex
@@ -200,6 +211,7 @@ class FakeKeycloak:
     members: dict[str, list[str]] = field(default_factory=dict)  # group id -> user ids
     tokens: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
+    expire_after: int | None = None  # forget every token after this many requests
     base_url: str = ""
 
     def add_user(self, username: str, **fields: Any) -> str:
@@ -230,13 +242,23 @@ class FakeKeycloak:
         self.users.append(user)
         return user["id"]
 
-    def add_group(self, name: str, member_ids: list[str], parent: dict[str, Any] | None = None) -> dict[str, Any]:
+    def add_group(
+        self, name: str, member_ids: list[str], parent: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A ``GroupRepresentation``; subgroups are listed through ``/children`` (Keycloak 23+)."""
         path = f"{parent['path']}/{name}" if parent else f"/{name}"
-        group = {"id": str(uuid.uuid4()), "name": name, "path": path, "subGroupCount": 0,
-                 "subGroups": [], "attributes": {}, "realmRoles": [], "clientRoles": {},
-                 "access": {"view": True, "manage": True, "manageMembership": True},
-                 "children": []}
+        group = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "path": path,
+            "subGroupCount": 0,
+            "subGroups": [],
+            "attributes": {},
+            "realmRoles": [],
+            "clientRoles": {},
+            "access": {"view": True, "manage": True, "manageMembership": True},
+            "children": [],
+        }
         if parent:
             group["parentId"] = parent["id"]
             parent["children"].append(group)
@@ -259,13 +281,16 @@ class FakeKeycloak:
 
     def handle(self, path: str, query: dict[str, str], headers: Any) -> tuple[int, Any]:
         self.requests.append(path)
+        if self.expire_after is not None and len(self.requests) > self.expire_after:
+            self.expire_after = None
+            self.tokens.clear()
         token = (headers.get("Authorization") or "").removeprefix("Bearer ")
         if token not in self.tokens:
             return 401, {"error": "HTTP 401 Unauthorized"}
         prefix = f"/admin/realms/{REALM}"
         if not path.startswith(prefix):
             return 404, {"error": "Realm not found."}
-        rest = path[len(prefix):].strip("/").split("/")
+        rest = path[len(prefix) :].strip("/").split("/")
         first, size = int(query.get("first", 0)), int(query.get("max", 100))
         page = slice(first, first + size)
         by_id = {g["id"]: g for g in self._all_groups()}
@@ -288,7 +313,7 @@ class FakeKeycloak:
 
 def serve_keycloak(keycloak: FakeKeycloak) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             status, payload = keycloak.handle(url.path, query, self.headers)
@@ -308,8 +333,8 @@ def serve_keycloak(keycloak: FakeKeycloak) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture
-def directory_tokens(op) -> set[str]:
+@pytest.fixture(name="directory_tokens")
+def directory_tokens_fixture(op) -> set[str]:
     """The scripted provider answers client-credentials grants with fresh tokens, kept here."""
     issued: set[str] = set()
 
@@ -318,14 +343,18 @@ def directory_tokens(op) -> set[str]:
             return 400, {"error": "unsupported_grant_type"}, "application/json"
         token = "cc-" + uuid.uuid4().hex
         issued.add(token)
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 300}, "application/json"
+        return (
+            200,
+            {"access_token": token, "token_type": "Bearer", "expires_in": 300},
+            "application/json",
+        )
 
     op.token_answer = answer
     return issued
 
 
-@pytest.fixture
-def keycloak(settings, directory_tokens) -> Iterator[FakeKeycloak]:
+@pytest.fixture(name="keycloak")
+def keycloak_fixture(settings, directory_tokens) -> Iterator[FakeKeycloak]:
     """A fake Keycloak realm that accepts the provider's client-credentials tokens."""
     fake = FakeKeycloak(tokens=directory_tokens)
     server = serve_keycloak(fake)

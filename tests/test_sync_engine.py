@@ -17,6 +17,7 @@ from accounts.models import OIDCIdentity, OIDCSession
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SourceError, SyncAborted, SyncLocked
 from accounts.sync.locking import LOCK_NAME, advisory_key, sync_lock
+from accounts.sync.statistics import FIRST_ANALYZE_AT, StatisticsKeeper
 from tests.sync_support import ListSource, person
 
 ISSUER = "http://op.test"
@@ -106,7 +107,11 @@ def test_usernames_collide_across_batches():
     sync([person(f"s{i}", username="kim") for i in range(5)], batch_size=2)
 
     assert sorted(User.objects.values_list("username", flat=True)) == [
-        "kim", "kim-2", "kim-3", "kim-4", "kim-5"
+        "kim",
+        "kim-2",
+        "kim-3",
+        "kim-4",
+        "kim-5",
     ]
 
 
@@ -357,9 +362,19 @@ def test_runs_in_two_threads_one_is_refused():
 
 def test_cache_lock_guards_databases_without_advisory_locks(monkeypatch):
     monkeypatch.setattr(connection, "vendor", "sqlite")
-    with sync_lock():
-        with pytest.raises(SyncLocked, match="cache lock"):
-            with sync_lock():
-                pass
+    with sync_lock(), pytest.raises(SyncLocked, match="cache lock"), sync_lock():
+        pass
     with sync_lock():  # released
         pass
+
+
+def test_statistics_are_refreshed_each_time_the_created_rows_double():
+    keeper = StatisticsKeeper()
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(8):
+            keeper.created_rows(FIRST_ANALYZE_AT // 2)
+
+    analyses = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+    assert len(analyses) == 3  # at 1,000, 2,000 and 4,000 rows, not at every batch
+    assert '"auth_user"' in analyses[0] and '"accounts_oidcidentity"' in analyses[0]

@@ -59,9 +59,7 @@ def _note_examples(targets: list[int], missing: set[int], report: SyncReport) ->
         report.note("deactivated", f"deactivate {user.get_username()} ({why})")
 
 
-def deactivation_run(
-    *, ctx: SyncContext, report: SyncReport, force: bool, batch_size: int
-) -> None:
+def deactivation_run(*, ctx: SyncContext, report: SyncReport, force: bool, batch_size: int) -> None:
     """Deactivate the users the directory dropped or disabled, and end their sessions."""
     targets, active, missing = _targets(ctx)
     if targets:

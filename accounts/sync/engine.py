@@ -40,17 +40,18 @@ def _read(source: DirectorySource, report: SyncReport) -> Iterator[Record]:
             record = next(records)
         except StopIteration:
             return
-        except SyncError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the directory was not read
+        except Exception as exc:  # whatever broke, the directory was not read
+            reason = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+            where = f" after {report.records} records" if report.records else ""
             raise SourceError(
-                f"reading the {source.name} directory failed after {report.records} records: "
-                f"{type(exc).__name__}: {exc}"
+                f"reading the {source.name} directory failed{where}: {reason}"
             ) from exc
         yield record
 
 
-def _usable(records: Iterable[Record], ctx: SyncContext, report: SyncReport) -> Iterator[DirectoryUser]:
+def _usable(
+    records: Iterable[Record], ctx: SyncContext, report: SyncReport
+) -> Iterator[DirectoryUser]:
     """Count every record; report the skipped ones and repeated subjects; yield the rest."""
     for record in records:
         report.records += 1
@@ -78,7 +79,11 @@ def _record(plan: BatchPlan, report: SyncReport) -> None:
 
 
 def _sync_records(
-    source: DirectorySource, ctx: SyncContext, report: SyncReport, size: int, progress: Progress | None
+    source: DirectorySource,
+    ctx: SyncContext,
+    report: SyncReport,
+    size: int,
+    progress: Progress | None,
 ) -> None:
     statistics = StatisticsKeeper()
     for batch in _batches(_usable(_read(source, report), ctx, report), size):
@@ -90,6 +95,8 @@ def _sync_records(
         _record(plan, report)
         if progress is not None:
             progress(report.records, source.total)
+    if progress is not None:
+        progress(report.records, source.total or report.records)
 
 
 def directory_sync(
@@ -129,7 +136,14 @@ def directory_sync(
         logger.info(
             "sync_users source=%s records=%d created=%d updated=%d unchanged=%d deactivated=%d "
             "skipped=%d dry_run=%s error=%s",
-            source.name, report.records, report.created, report.updated, report.unchanged,
-            report.deactivated, report.skipped, dry_run, report.error,
+            source.name,
+            report.records,
+            report.created,
+            report.updated,
+            report.unchanged,
+            report.deactivated,
+            report.skipped,
+            dry_run,
+            report.error,
         )
     return report

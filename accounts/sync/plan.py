@@ -21,6 +21,10 @@ from .context import SyncContext
 from .records import DirectoryUser
 from .usernames import usernames_allocate
 
+# The user fields sync manages: those sign-in sets from the claims, and ``is_active``.
+PROFILE_FIELDS = tuple(UserProfile("", "", "", False, "", "").user_fields())
+MANAGED_FIELDS = (*PROFILE_FIELDS, "is_active")
+
 
 @dataclass
 class NewUser:
@@ -29,13 +33,24 @@ class NewUser:
     username: str
 
 
+@dataclass(slots=True)
+class Known:
+    """A user the directory subject already maps to: read as plain values, not models."""
+
+    identity_id: int | None  # None: an account linked by email in this batch
+    identity_email: str
+    user_id: int
+    username: str
+    fields: dict[str, Any]  # MANAGED_FIELDS -> current value
+
+
 @dataclass
 class BatchPlan:
     """The writes of one batch, and what the report will say about them."""
 
     creates: list[NewUser] = field(default_factory=list)
     new_identities: list[OIDCIdentity] = field(default_factory=list)  # linked by email
-    users: list[Any] = field(default_factory=list)  # users with changed fields
+    users: list[Any] = field(default_factory=list)  # users with changed fields (pk + fields)
     user_fields: set[str] = field(default_factory=set)
     identities: list[OIDCIdentity] = field(default_factory=list)  # identities to touch
     add: list[tuple[int | str, str]] = field(default_factory=list)  # (user id or subject, group)
@@ -53,23 +68,15 @@ def batch_plan(batch: list[DirectoryUser], ctx: SyncContext) -> BatchPlan:
     """Decide what to create, update, link and queue for deactivation in this batch."""
     plan = BatchPlan()
     profiles = {record.subject: (record, map_claims(record.claims, ctx.policy)) for record in batch}
-    identities = {
-        identity.subject: identity
-        for identity in OIDCIdentity.objects.select_related("user").filter(
-            issuer=ctx.issuer, subject__in=list(profiles)
-        )
-    }
-    unknown = [
-        (record, profile) for subject, (record, profile) in profiles.items()
-        if subject not in identities
-    ]
-    identities.update(_email_links(unknown, ctx))
-    memberships = _memberships([identity.user_id for identity in identities.values()], ctx)
+    known = _known(list(profiles), ctx)
+    unknown = [pair for subject, pair in profiles.items() if subject not in known]
+    known.update(_email_links(unknown, ctx))
+    memberships = _memberships([k.user_id for k in known.values()], ctx)
     new: list[tuple[DirectoryUser, UserProfile]] = []
     for subject, (record, profile) in profiles.items():
-        identity = identities.get(subject)
-        if identity is not None:
-            _plan_known(plan, identity, record, profile, memberships[identity.user_id], ctx)
+        if subject in known:
+            user = known[subject]
+            _plan_known(plan, user, record, profile, memberships[user.user_id], ctx)
         elif record.active:
             new.append((record, profile))
         else:
@@ -78,13 +85,32 @@ def batch_plan(batch: list[DirectoryUser], ctx: SyncContext) -> BatchPlan:
     return plan
 
 
+def _known(subjects: list[str], ctx: SyncContext) -> dict[str, Known]:
+    """One query: the identities of these subjects with their users' managed fields."""
+    username = get_user_model().USERNAME_FIELD
+    rows = OIDCIdentity.objects.filter(issuer=ctx.issuer, subject__in=subjects).values_list(
+        "pk",
+        "subject",
+        "email",
+        "user_id",
+        f"user__{username}",
+        *(f"user__{name}" for name in MANAGED_FIELDS),
+    )
+    return {
+        row[1]: Known(
+            row[0], row[2], row[3], row[4], dict(zip(MANAGED_FIELDS, row[5:], strict=True))
+        )
+        for row in rows
+    }
+
+
 def _email_links(
     unknown: list[tuple[DirectoryUser, UserProfile]], ctx: SyncContext
-) -> dict[str, OIDCIdentity]:
-    """Unsaved identities for unknown subjects whose verified email names one local account.
+) -> dict[str, Known]:
+    """Local accounts to link to unknown subjects, by verified email.
 
-    The same rule as sign-in (``OIDC_LINK_BY_EMAIL``): only a provider-verified email, only
-    an account not linked to this issuer yet, only when exactly one account matches.
+    The rule of sign-in (``OIDC_LINK_BY_EMAIL``): only a provider-verified email, only an
+    account not linked to this issuer yet, only when exactly one account matches.
     """
     wanted: dict[str, list[str]] = defaultdict(list)
     for record, profile in unknown:
@@ -92,20 +118,24 @@ def _email_links(
             wanted[profile.email].append(record.subject)
     if not (ctx.link_by_email and wanted):
         return {}
-    matches: dict[str, list[Any]] = defaultdict(list)
-    users = (
-        get_user_model()
-        .objects.annotate(email_lower=Lower("email"))
+    User = get_user_model()
+    rows = (
+        User.objects.annotate(email_lower=Lower("email"))
         .filter(email_lower__in=list(wanted))
         .exclude(oidc_identities__issuer=ctx.issuer)
+        .values_list("email_lower", "pk", User.USERNAME_FIELD, *MANAGED_FIELDS)
     )
-    for user in users:
-        matches[user.email_lower].append(user)
-    return {
-        subjects[0]: OIDCIdentity(user=matches[email][0], issuer=ctx.issuer, subject=subjects[0])
-        for email, subjects in wanted.items()
-        if len(matches[email]) == 1 and len(subjects) == 1
-    }
+    matches: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in rows:
+        matches[row[0]].append(row)
+    links = {}
+    for email, subjects in wanted.items():
+        if len(matches[email]) == 1 and len(subjects) == 1:
+            _, pk, username, *values = matches[email][0]
+            links[subjects[0]] = Known(
+                None, "", pk, username, dict(zip(MANAGED_FIELDS, values, strict=True))
+            )
+    return links
 
 
 def _memberships(user_ids: list[int], ctx: SyncContext) -> dict[int, dict[str, int]]:
@@ -122,45 +152,55 @@ def _memberships(user_ids: list[int], ctx: SyncContext) -> dict[int, dict[str, i
 
 def _plan_known(
     plan: BatchPlan,
-    identity: OIDCIdentity,
+    user: Known,
     record: DirectoryUser,
     profile: UserProfile,
     groups: dict[str, int],
     ctx: SyncContext,
 ) -> None:
     """An existing (or email-linked) user: compare fields and groups, note what changes."""
-    user = identity.user
-    fields = profile.user_fields()
-    reactivate = ctx.manage_activation and record.active and not user.is_active
+    target = {**user.fields, **profile.user_fields()}
+    reactivate = ctx.manage_activation and record.active and not user.fields["is_active"]
     if reactivate:
-        fields["is_active"] = True
-    changed = {name for name, value in fields.items() if getattr(user, name) != value}
-    managed = allowed_groups(groups, ctx.policy)
+        target["is_active"] = True
+    changed = {name for name, value in target.items() if user.fields[name] != value}
     to_add = profile.groups - set(groups)
-    to_remove = managed - profile.groups
-    plan.add += [(user.pk, name) for name in sorted(to_add)]
+    to_remove = allowed_groups(groups, ctx.policy) - profile.groups
+    plan.add += [(user.user_id, name) for name in sorted(to_add)]
     plan.remove += [groups[name] for name in sorted(to_remove)]
-    for name in changed:
-        setattr(user, name, fields[name])
     if changed:
-        plan.users.append(user)
+        plan.users.append(get_user_model()(pk=user.user_id, **target))
         plan.user_fields |= changed
-    label = f"{user.get_username()} (sub={record.subject})"
-    if identity.pk is None:
-        identity.email, identity.last_synced_at = profile.email, ctx.now
-        plan.new_identities.append(identity)
+    label = f"{user.username} (sub={record.subject})"
+    if user.identity_id is None:
+        plan.new_identities.append(_identity(user, record.subject, profile, ctx))
         plan.count("linked", f"link {label} by verified email")
-    elif changed or to_add or to_remove or identity.email != profile.email:
-        identity.email, identity.last_synced_at = profile.email, ctx.now
-        plan.identities.append(identity)
-        what = sorted(changed) + [f"+{g}" for g in sorted(to_add)] + [f"-{g}" for g in sorted(to_remove)]
+    elif changed or to_add or to_remove or user.identity_email != profile.email:
+        plan.identities.append(
+            OIDCIdentity(pk=user.identity_id, email=profile.email, last_synced_at=ctx.now)
+        )
+        what = (
+            sorted(changed)
+            + [f"+{g}" for g in sorted(to_add)]
+            + [f"-{g}" for g in sorted(to_remove)]
+        )
         plan.count("updated", f"update {label}: {', '.join(what) or 'email'}")
     else:
         plan.counts["unchanged"] += 1
     if reactivate:
         plan.count("reactivated", f"reactivate {label}")
-    if ctx.manage_activation and not record.active and user.is_active:
-        ctx.disabled_user_ids.add(user.pk)
+    if ctx.manage_activation and not record.active and user.fields["is_active"]:
+        ctx.disabled_user_ids.add(user.user_id)
+
+
+def _identity(user: Known, subject: str, profile: UserProfile, ctx: SyncContext) -> OIDCIdentity:
+    return OIDCIdentity(
+        user_id=user.user_id,
+        issuer=ctx.issuer,
+        subject=subject,
+        email=profile.email,
+        last_synced_at=ctx.now,
+    )
 
 
 def _plan_new(

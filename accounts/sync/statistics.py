@@ -36,10 +36,14 @@ class StatisticsKeeper:
             return
         self.next_at = self.created * 2
         User = get_user_model()
-        tables = (User._meta.db_table, OIDCIdentity._meta.db_table, User.groups.through._meta.db_table)
+        tables = (
+            User._meta.db_table,
+            OIDCIdentity._meta.db_table,
+            User.groups.through._meta.db_table,
+        )
         names = ", ".join(connection.ops.quote_name(table) for table in tables)
         try:
             with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {names}")  # noqa: S608 - table names from the models
+                cursor.execute(f"ANALYZE {names}")  # table names from the models, quoted
         except DatabaseError:
             logger.warning("could not analyse %s; the sync may slow down", names)

@@ -43,7 +43,9 @@ class ClientCredentials:
         try:
             answer = token_request(endpoint("token_endpoint"), data)
         except OIDCError as exc:
-            raise SourceError(f"client-credentials grant failed at the provider ({exc.code})") from exc
+            raise SourceError(
+                f"client-credentials grant failed at the provider ({exc.code})"
+            ) from exc
         token = answer.get("access_token")
         if not isinstance(token, str) or not token:
             raise SourceError("the token endpoint answered without an access_token")

@@ -45,7 +45,9 @@ def usernames_allocate(*, bases: list[str], ctx: SyncContext) -> list[str]:
     clashing = [index for index, name in enumerate(chosen) if name is None]
     if not clashing:
         return chosen  # type: ignore[return-value]
-    tries = {i: list(islice(username_candidates(bases[i]), 1, 1 + SUFFIXES_PER_QUERY)) for i in clashing}
+    tries = {
+        i: list(islice(username_candidates(bases[i]), 1, 1 + SUFFIXES_PER_QUERY)) for i in clashing
+    }
     taken |= _taken(set(chain.from_iterable(tries.values())))
     for index in clashing:
         name = next((c for c in tries[index] if c not in taken and c not in used), None)

@@ -30,9 +30,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", required=True, choices=SOURCE_KINDS)
         parser.add_argument("--file", help="the JSON-lines file, for --source file")
-        parser.add_argument(
-            "--issuer", help="issuer of the identities (default: OIDC_OP_ISSUER)"
-        )
+        parser.add_argument("--issuer", help="issuer of the identities (default: OIDC_OP_ISSUER)")
         parser.add_argument(
             "--deactivate-missing",
             action="store_true",

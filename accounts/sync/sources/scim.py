@@ -37,7 +37,16 @@ from ..errors import SourceError, SyncError
 from ..records import MalformedRecord, Record, SkippedRecord, parse_claims
 from ..tokens import ClientCredentials, StaticToken
 
-CORE_ATTRIBUTES = ("id", "externalId", "userName", "name", "displayName", "emails", "active", "groups")
+CORE_ATTRIBUTES = (
+    "id",
+    "externalId",
+    "userName",
+    "name",
+    "displayName",
+    "emails",
+    "active",
+    "groups",
+)
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
@@ -105,7 +114,9 @@ class ScimSource:
             verify=oidc_settings.OIDC_VERIFY_SSL,
         )
 
-    def _pages(self, scim: SyncSCIMClient, model: type, attributes: list[str] | None = None) -> Iterator[list[Any]]:
+    def _pages(
+        self, scim: SyncSCIMClient, model: type, attributes: list[str] | None = None
+    ) -> Iterator[list[Any]]:
         start = 1
         while True:
             query = SearchRequest(start_index=start, count=self.page_size, attributes=attributes)
@@ -131,9 +142,8 @@ class ScimSource:
                     continue
                 name = sys.intern(name)
                 for member in group.get("members") or []:
-                    if isinstance(member, dict) and member.get("type", "User") == "User":
-                        if isinstance(member.get("value"), str):
-                            members[member["value"]].add(name)
+                    if _is_user_member(member):
+                        members[member["value"]].add(name)
         return members
 
     def _record(self, raw: Any, groups: dict[str, set[str]], index: int) -> Record:
@@ -145,7 +155,9 @@ class ScimSource:
             resource = User.model_validate(
                 core | {"schemas": [USER_SCHEMA]}, scim_ctx=Context.RESOURCE_QUERY_RESPONSE
             )
-            claims = user_claims(resource, groups.get(resource.id or "", set()), self.subject_attribute)
+            claims = user_claims(
+                resource, groups.get(resource.id or "", set()), self.subject_attribute
+            )
             return parse_claims(claims, ref=ref)
         except ValidationError as exc:
             where = ".".join(str(part) for part in exc.errors()[0]["loc"])
@@ -162,6 +174,14 @@ class ScimSource:
                 for raw in page:
                     index += 1
                     yield self._record(raw, groups, index)
+
+
+def _is_user_member(member: Any) -> bool:
+    return (
+        isinstance(member, dict)
+        and member.get("type", "User") == "User"
+        and isinstance(member.get("value"), str)
+    )
 
 
 def _resources(page: Any) -> tuple[list[Any], int]:
