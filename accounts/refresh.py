@@ -49,8 +49,8 @@ def _shared_cache() -> bool:
     return not backend.endswith(("locmem", "dummy"))
 
 
-_local_locks: dict[str, threading.Lock] = {}
-_local_guard = threading.Lock()
+# SQLite has one writer at a time anyway: one process-wide lock serialises refreshes.
+_sqlite_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -77,9 +77,7 @@ def session_lock(session_key: str) -> Iterator[None]:
             list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
             yield
         return
-    with _local_guard:
-        local = _local_locks.setdefault(session_key, threading.Lock())
-    with local, transaction.atomic():
+    with _sqlite_lock, transaction.atomic():
         yield
 
 
