@@ -28,6 +28,8 @@ REASONS = {
     "wrong_audience": "The sign-in token was issued for a different application.",
     "wrong_azp": "The sign-in token was issued for a different application.",
     "missing_azp": "The sign-in token names several audiences but not which one it is for.",
+    "untrusted_audience": "The sign-in token is also meant for an application this site does "
+    "not trust.",
     "expired": "The sign-in token has expired. Check that this computer's clock is right.",
     "issued_in_future": "The sign-in token was issued in the future. A clock is wrong.",
     "missing_claim": "The sign-in token is missing required information.",
@@ -135,9 +137,13 @@ def _has(token: str, claim: str) -> bool:
 
 
 def _check_azp(claims: dict[str, Any]) -> None:
+    """``azp`` rules, and no audience beyond the client id unless trusted (3.1.3.7 steps 3-5)."""
     client_id = oidc_settings.OIDC_RP_CLIENT_ID
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
+    trusted = {client_id, None, *oidc_settings.OIDC_TRUSTED_AUDIENCES}
+    if set(audiences) - trusted:
+        raise _fail("untrusted_audience")
     if "azp" in claims:
         if claims["azp"] != client_id:
             raise _fail("wrong_azp")

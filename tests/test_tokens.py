@@ -6,6 +6,7 @@ nobody signed in and no user created; every acceptance must sign the user in.
 
 from __future__ import annotations
 
+import base64
 import html
 import time
 from collections.abc import Callable
@@ -59,6 +60,16 @@ def _claims(**overrides: Any) -> Builder:
     return lambda op, nonce, settings: op.sign(op.claims(nonce=nonce, **overrides))
 
 
+def _trusting(builder: Builder) -> Builder:
+    """The same token, with "another-client" configured as a trusted extra audience."""
+
+    def build(op, nonce, settings):
+        settings.OIDC_TRUSTED_AUDIENCES = ["another-client"]
+        return builder(op, nonce, settings)
+
+    return build
+
+
 def _foreign_key_same_kid(op, nonce, settings):
     impostor = SigningKey.rsa(kid=op.keys[0].kid)  # same kid, key not in the JWKS
     return op.sign(op.claims(nonce=nonce), key=impostor)
@@ -84,6 +95,12 @@ def _rs256_when_only_es256(op, nonce, settings):
     settings.OIDC_RP_SIGN_ALGO = ["ES256"]
     op.keys.append(SigningKey.ec())
     return op.sign(op.claims(nonce=nonce), key=op.keys[0])
+
+
+def _encrypted(op, nonce, settings):
+    """A JWE (five parts): this client registers no encryption key, so it cannot be read."""
+    header = base64.urlsafe_b64encode(b'{"alg":"RSA-OAEP","enc":"A256GCM"}').rstrip(b"=")
+    return header.decode() + ".ZW5jcnlwdGVkLWtleQ.aXY.Y2lwaGVydGV4dA.dGFn"
 
 
 def _unknown_kid(op, nonce, settings):
@@ -127,6 +144,7 @@ def _now() -> int:
 
 
 REJECTED = [
+    ("encrypted-jwe", _encrypted, REASONS["malformed"]),
     ("signed-by-key-not-in-jwks", _foreign_key_same_kid, REASONS["bad_signature"]),
     ("alg-none-even-if-listed", _alg_none_listed, REASONS["alg_not_allowed"]),
     ("hs256-not-allowed-by-default", _hs256_by_default, REASONS["alg_not_allowed"]),
@@ -136,11 +154,20 @@ REJECTED = [
     ("iss-trailing-slash", _iss_trailing_slash, REASONS["wrong_issuer"]),
     ("aud-without-client-id", _claims(aud="another-client"), REASONS["wrong_audience"]),
     ("aud-list-without-client-id", _claims(aud=["a", "b"]), REASONS["wrong_audience"]),
-    ("aud-several-no-azp", _claims(aud=[CLIENT_ID, "another-client"]), REASONS["missing_azp"]),
+    (
+        "aud-several-no-azp",
+        _trusting(_claims(aud=[CLIENT_ID, "another-client"])),
+        REASONS["missing_azp"],
+    ),
+    (
+        "aud-untrusted-extra-audience",
+        _claims(aud=[CLIENT_ID, "another-client"], azp=CLIENT_ID),
+        REASONS["untrusted_audience"],
+    ),
     ("azp-different", _claims(azp="another-client"), REASONS["wrong_azp"]),
     (
         "aud-list-azp-different",
-        _claims(aud=[CLIENT_ID, "another-client"], azp="another-client"),
+        _trusting(_claims(aud=[CLIENT_ID, "another-client"], azp="another-client")),
         REASONS["wrong_azp"],
     ),
     ("no-exp", _claims(exp=None), REASONS["missing_claim"]),
@@ -178,7 +205,10 @@ def test_id_token_breaking_a_rule_is_rejected_with_its_reason(client, op, settin
 ACCEPTED = [
     ("hs256-allowed-keyed-with-client-secret", _hs256_allowed),
     ("es256-when-allowed", _es256_allowed),
-    ("aud-list-with-correct-azp", _claims(aud=[CLIENT_ID, "another-client"], azp=CLIENT_ID)),
+    (
+        "aud-list-with-trusted-extra-and-correct-azp",
+        _trusting(_claims(aud=[CLIENT_ID, "another-client"], azp=CLIENT_ID)),
+    ),
     ("azp-equal-to-client-id", _claims(azp=CLIENT_ID)),
     (
         "expired-within-leeway",
