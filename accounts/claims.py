@@ -95,6 +95,17 @@ def allowed_groups(groups: Iterable[str], policy: ClaimPolicy) -> frozenset[str]
     )
 
 
+def exact_subject(value: Any) -> str:
+    """The ``sub`` as it must be stored: exactly as sent, or "" when it cannot be.
+
+    A subject is an identifier compared byte for byte (OIDC Core 5.7); trimming or
+    truncating it could merge two accounts, so such a value is refused instead.
+    """
+    if isinstance(value, str) and 0 < len(value) <= 255 and value == value.strip():
+        return value
+    return ""
+
+
 def clean_username(value: str) -> str:
     """Turn a claim into a valid Django username (letters, digits and @.+-_ only)."""
     return _USERNAME_UNSAFE.sub("_", value.strip())[:USERNAME_MAX_LENGTH]
@@ -110,7 +121,7 @@ def username_candidates(base: str) -> Iterable[str]:
 
 def map_claims(claims: Mapping[str, Any], policy: ClaimPolicy) -> UserProfile:
     """Map a claim set (ID token merged with userinfo) onto a ``UserProfile``."""
-    subject = _text(claims.get("sub"), 255)
+    subject = exact_subject(claims.get("sub"))
     email = _text(claims.get("email"), 254).lower()
     username = clean_username(_text(claims.get(policy.username_claim), 200))
     if not username:

@@ -94,6 +94,41 @@ def set_managed_groups(user: AbstractBaseUser, wanted: Iterable[str], policy: Cl
     return bool(to_remove or to_add)
 
 
+def _find_identity(issuer: str, subject: str) -> OIDCIdentity | None:
+    return (
+        OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+
+
+def _first_identity(issuer: str, profile: UserProfile) -> OIDCIdentity:
+    """Link or create the user of a first sign-in.
+
+    Two first sign-ins of one subject can race (a double click, two tabs): the loser's
+    insert fails on a unique constraint, and it then finds the winner's identity, or
+    retries once with a fresh username when only the username collided.
+    """
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                user = _link_by_email(issuer, profile)
+                if user is None:
+                    if not oidc_settings.OIDC_CREATE_USER:
+                        raise AccountError(
+                            "not_provisioned",
+                            "You signed in at the identity provider, but you have no account "
+                            "on this site yet. Ask an administrator to give you access.",
+                        )
+                    user = create_user(profile)
+                return OIDCIdentity.objects.create(
+                    user=user, issuer=issuer, subject=profile.subject
+                )
+        except IntegrityError:
+            identity = _find_identity(issuer, profile.subject)
+            if identity is not None:
+                return identity
+    raise AccountError("account_conflict", "Your account could not be set up. Please try again.")
+
+
 @transaction.atomic
 def resolve_user(*, issuer: str, claims: dict[str, Any], policy: ClaimPolicy | None = None):
     """Find (or create, or link) the user for these claims and apply the claim mapping.
@@ -105,33 +140,8 @@ def resolve_user(*, issuer: str, claims: dict[str, Any], policy: ClaimPolicy | N
     profile = map_claims(claims, policy)
     if not profile.subject:
         raise AccountError("missing_sub", "The identity provider did not say who you are.")
-    identity = (
-        OIDCIdentity.objects.select_related("user")
-        .filter(issuer=issuer, subject=profile.subject)
-        .first()
-    )
-    if identity is not None:
-        user = identity.user
-    else:
-        user = _link_by_email(issuer, profile)
-        if user is None:
-            if not oidc_settings.OIDC_CREATE_USER:
-                raise AccountError(
-                    "not_provisioned",
-                    "You signed in at the identity provider, but you have no account on this "
-                    "site yet. Ask an administrator to give you access.",
-                )
-            user = create_user(profile)
-        try:
-            with transaction.atomic():
-                identity = OIDCIdentity.objects.create(
-                    user=user, issuer=issuer, subject=profile.subject
-                )
-        except IntegrityError:  # a parallel first sign-in created it a moment ago
-            identity = OIDCIdentity.objects.select_related("user").get(
-                issuer=issuer, subject=profile.subject
-            )
-            user = identity.user
+    identity = _find_identity(issuer, profile.subject) or _first_identity(issuer, profile)
+    user = identity.user
     if not user.is_active:
         raise AccountError("inactive", "Your account on this site is deactivated.")
     apply_profile(user, profile, policy)

@@ -236,13 +236,28 @@ def test_names_from_given_and_family_name_else_split_name(claims, first, last):
         ({"name": "n" * 400}, "first_name", 150),
         ({"name": "n " + "m" * 400}, "last_name", 150),
         ({"email": "e" * 300 + "@example.com"}, "email", 254),
-        ({"sub": "s" * 300}, "subject", 255),
     ],
-    ids=["given", "family", "name-first", "name-last", "email", "sub"],
+    ids=["given", "family", "name-first", "name-last", "email"],
 )
 def test_long_values_are_truncated(claims, field, limit):
     value = getattr(profile(**claims), field)
     assert len(value) == limit
+
+
+@pytest.mark.parametrize(
+    ("sub", "subject"),
+    [
+        ("s" * 255, "s" * 255),
+        ("s" * 256, ""),
+        (" padded", ""),
+        ("padded ", ""),
+        (12345, ""),
+        ("", ""),
+    ],
+    ids=["255-kept", "too-long", "leading-space", "trailing-space", "number", "empty"],
+)
+def test_subject_is_kept_exactly_or_refused_never_trimmed(sub, subject):
+    assert profile(sub=sub).subject == subject
 
 
 def test_mapping_is_pure_and_does_not_change_the_claims():
