@@ -18,6 +18,7 @@ SUPPORTED_ALGORITHMS = {
 }  # fmt: skip
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+MESSAGE_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
 OIDC_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
 
 
@@ -125,24 +126,25 @@ def check_algorithms(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
 
 @checks.register()
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The refresh middleware needs the session and the user before it."""
+    """The refresh middleware needs the session, the user and messages before it."""
     middleware = list(settings.MIDDLEWARE)
     if OIDC_MIDDLEWARE not in middleware:
         return [
             checks.Warning(
                 f"{OIDC_MIDDLEWARE} is not in MIDDLEWARE: tokens are never refreshed and "
                 "sessions outlive the provider's.",
-                hint=f"Add it right after {AUTH_MIDDLEWARE}.",
+                hint=f"Add it right after {MESSAGE_MIDDLEWARE}.",
                 id="accounts.W003",
             )
         ]
     position = middleware.index(OIDC_MIDDLEWARE)
-    before = [m for m in (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE) if m not in middleware[:position]]
+    needed = (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE)
+    before = [m for m in needed if m not in middleware[:position]]
     if before:
         return [
             checks.Error(
                 f"{OIDC_MIDDLEWARE} must come after {' and '.join(before)}.",
-                hint=f"Move it right after {AUTH_MIDDLEWARE} in MIDDLEWARE.",
+                hint=f"Move it right after {MESSAGE_MIDDLEWARE} in MIDDLEWARE.",
                 id="accounts.E007",
             )
         ]
@@ -154,7 +156,8 @@ def check_cache_and_sessions(app_configs: Any = None, **kwargs: Any) -> list[che
     """Caches and sessions must be shared between processes for keys, locks and logout."""
     warnings: list[checks.CheckMessage] = []
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
-    processes = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+    concurrency = os.environ.get("WEB_CONCURRENCY", "1")
+    processes = int(concurrency) if concurrency.isdigit() else 1
     if backend.endswith("LocMemCache") and (processes > 1 or not settings.DEBUG):
         warnings.append(
             checks.Warning(

@@ -122,10 +122,6 @@ class OIDCSettings:
             )
         )
 
-    @property
-    def scopes(self) -> list[str]:
-        return self.OIDC_RP_SCOPES.split()
-
     def reload(self) -> None:
         self._cache.clear()
 

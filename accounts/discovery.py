@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.core.cache import cache
@@ -45,16 +46,33 @@ def fetch_metadata(issuer: str) -> dict[str, Any]:
     return document
 
 
+# The document is kept well past its TTL so that it can stand in while the provider is down.
+_STALE_KEEP_SECONDS = 7 * 24 * 3600
+
+
+def _document(issuer: str) -> dict[str, Any]:
+    """The discovery document: cached, refreshed after the TTL, stale while unreachable."""
+    entry = cache.get(_cache_key(issuer))
+    if entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_DISCOVERY_CACHE_TTL:
+        return entry["document"]
+    try:
+        document = fetch_metadata(issuer)
+    except ProviderError:
+        if entry:
+            logger.warning("discovery unavailable, using the cached document of %s", issuer)
+            return entry["document"]
+        raise
+    entry = {"document": document, "fetched_at": time.time()}
+    cache.set(_cache_key(issuer), entry, _STALE_KEEP_SECONDS)
+    return document
+
+
 def get_metadata() -> dict[str, Any]:
     """Return the provider metadata: discovery (when on) overlaid by explicit settings."""
     issuer = oidc_settings.OIDC_OP_ISSUER
     metadata: dict[str, Any] = {"issuer": issuer}
     if oidc_settings.discovery_enabled:
-        document = cache.get(_cache_key(issuer))
-        if document is None:
-            document = fetch_metadata(issuer)
-            cache.set(_cache_key(issuer), document, oidc_settings.OIDC_DISCOVERY_CACHE_TTL)
-        metadata.update(document)
+        metadata.update(_document(issuer))
     for name, setting in ENDPOINT_SETTINGS.items():
         value = getattr(oidc_settings, setting)
         if value:
@@ -70,7 +88,3 @@ def endpoint(name: str, *, required: bool = True) -> str:
             "endpoint_missing", "This site's identity provider settings are incomplete."
         )
     return url
-
-
-def clear_cache() -> None:
-    cache.delete(_cache_key(oidc_settings.OIDC_OP_ISSUER))

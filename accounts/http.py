@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -14,6 +15,9 @@ from .errors import InvalidGrant, ProviderError
 logger = logging.getLogger(__name__)
 
 _session = requests.Session()
+# One session serves every user and thread: never let a provider's cookie travel from one
+# user's call to the next.
+_session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
 
 def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:

@@ -105,9 +105,9 @@ def public_key(jwk: dict[str, Any]) -> Any:
     return key
 
 
-def signing_key(alg: str, kid: str | None, *, jwks_uri: str | None = None) -> Any:
+def signing_key(alg: str, kid: str | None) -> Any:
     """Return the public key that should have signed a token with this header."""
-    uri = jwks_uri or endpoint("jwks_uri")
+    uri = endpoint("jwks_uri")
     jwk = _select(_load(uri), alg, kid)
     if jwk is None and _may_refetch(uri):
         logger.info("no JWKS key for kid=%s alg=%s, refetching", kid, alg)

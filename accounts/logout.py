@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,7 +23,7 @@ JTI_MEMORY = timedelta(minutes=10)
 def remember_jti(*, issuer: str, jti: str, exp: float | None) -> None:
     """Record a used ``jti``; raise TokenError if it was seen before (section 2.6, step 8)."""
     UsedTokenId.objects.filter(expires_at__lt=timezone.now()).delete()
-    expires = datetime.fromtimestamp(exp, tz=UTC) if exp else timezone.now() + JTI_MEMORY
+    expires = sessions.timestamp_to_datetime(exp) if exp else timezone.now() + JTI_MEMORY
     expires += timedelta(seconds=oidc_settings.OIDC_CLOCK_LEEWAY)
     try:
         with transaction.atomic():

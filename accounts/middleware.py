@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.contrib import auth, messages
-from django.contrib.messages.storage import default_storage
+from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
@@ -24,8 +24,6 @@ from .errors import OIDCError
 from .flows import authorization_url
 from .refresh import Outcome, refresh_session
 from .views.errors import wants_json
-
-EXEMPT_PREFIXES = ("/oidc/", "/static/", "/healthz")
 
 MESSAGES = {
     Outcome.ENDED: "Your session has ended at your identity provider. Please sign in again.",
@@ -39,13 +37,15 @@ class OIDCSessionMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # The provider's own round trips, static files and the health check are never held up.
+        self.exempt = ("/oidc/", "/healthz", "/" + settings.STATIC_URL.lstrip("/"))
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.check(request)
         return response or self.get_response(request)
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path.startswith(EXEMPT_PREFIXES):
+        if request.path_info.startswith(self.exempt):
             return None
         session = request.session
         if sessions.SESSION_EXPIRES_AT not in session:
@@ -56,11 +56,8 @@ class OIDCSessionMiddleware:
         expires_at = session[sessions.SESSION_EXPIRES_AT]
         if expires_at is None or expires_at - oidc_settings.OIDC_REFRESH_LEEWAY > now:
             return None  # the fast path
-        try:
-            outcome = refresh_session(request)
-        except OIDCError:
-            outcome = Outcome.PROVIDER_DOWN  # e.g. discovery unavailable: keep for now
-        if outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN):
+        outcome = refresh_session(request)
+        if outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN, Outcome.BUSY):
             return None
         if outcome is Outcome.NO_REFRESH_TOKEN:
             if is_navigation(request):
@@ -75,31 +72,12 @@ class OIDCSessionMiddleware:
         return self.end(request, outcome)
 
     def end(self, request: HttpRequest, reason: Outcome | str) -> HttpResponse:
-        row = sessions.current(request)
-        if row:
-            sessions.end_sessions([row])
-        auth.logout(request)
+        sessions.end_current(request)
         if wants_json(request) or request.method != "GET":
             return unauthorized(request, reason)
+        messages.info(request, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))
         next_url = urlencode({"next": request.get_full_path()})
-        response = HttpResponseRedirect(f"{reverse('signin')}?{next_url}")
-        add_message(request, response, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))
-        return response
-
-
-def add_message(request: HttpRequest, response: HttpResponse, text: str) -> None:
-    """Leave a message for the next page, whether or not MessageMiddleware ran already.
-
-    This middleware sits before MessageMiddleware (right after AuthenticationMiddleware),
-    so when it answers by itself that middleware never sees the request or the response:
-    the message is stored here, as its ``process_response`` would.
-    """
-    if hasattr(request, "_messages"):
-        messages.info(request, text)
-        return
-    storage = default_storage(request)
-    storage.add(messages.INFO, text)
-    storage.update(response)
+        return HttpResponseRedirect(f"{reverse('signin')}?{next_url}")
 
 
 def unauthorized(request: HttpRequest, reason: Outcome | str) -> JsonResponse:

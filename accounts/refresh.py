@@ -13,10 +13,8 @@ import enum
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
-from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,6 +24,7 @@ from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import InvalidGrant, ProviderError, TokenError
 from .http import token_request
+from .locks import LockTimeout, cache_is_shared, cache_lock
 from .models import OIDCSession
 from .tokens import validate_refreshed_id_token
 
@@ -40,13 +39,8 @@ class Outcome(enum.Enum):
     REFRESHED = "refreshed"
     PROVIDER_DOWN = "provider_down"  # kept within the grace period
     NO_REFRESH_TOKEN = "no_refresh_token"
+    BUSY = "busy"  # another request is refreshing and took too long: serve, try later
     ENDED = "ended"  # invalid_grant, grace period over, invalid token, or row gone
-
-
-def _shared_cache() -> bool:
-    # ``cache`` is a proxy: the backend's class is that of the object behind it.
-    backend = type(caches["default"]).__module__
-    return not backend.endswith(("locmem", "dummy"))
 
 
 # SQLite has one writer at a time anyway: one process-wide lock serialises refreshes.
@@ -55,23 +49,19 @@ _sqlite_lock = threading.Lock()
 
 @contextlib.contextmanager
 def session_lock(session_key: str) -> Iterator[None]:
-    """Hold a lock for this session across processes while refreshing."""
-    timeout = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
-    if _shared_cache():
-        key, token = f"oidc:refresh-lock:{session_key}", uuid.uuid4().hex
-        deadline = time.monotonic() + timeout
-        while not cache.add(key, token, timeout):
-            if time.monotonic() > deadline:
-                break  # the holder died; go ahead rather than hang the request
-            time.sleep(0.05)
-        try:
+    """Hold a lock for this session across processes while refreshing.
+
+    On a shared cache the lock outlives the longest refresh (a few provider calls, each
+    bounded by ``OIDC_TIMEOUT``), so it cannot lapse while its holder still works; a waiter
+    gives up after ``OIDC_REFRESH_LOCK_TIMEOUT`` with ``LockTimeout`` rather than refresh
+    unlocked. Without a shared cache: a row lock, or a process lock on SQLite.
+    """
+    if cache_is_shared():
+        ttl = 4 * oidc_settings.OIDC_TIMEOUT + 5
+        wait = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
+        with cache_lock(f"oidc:refresh-lock:{session_key}", ttl=ttl, wait=wait):
             yield
-        finally:
-            if cache.get(key) == token:
-                cache.delete(key)
         return
-    # No shared cache: a row lock (PostgreSQL), or a process lock where the database has
-    # no row locks (SQLite serialises writers but not the read before them).
     if connection.features.has_select_for_update:
         with transaction.atomic():
             list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
@@ -92,18 +82,25 @@ def _remember_expiry(request: HttpRequest, expires_at: float | None) -> None:
 def refresh_session(request: HttpRequest) -> Outcome:
     """Make this session's access token fresh, or say why it cannot be."""
     key = request.session.session_key
-    with session_lock(key):
-        row = OIDCSession.objects.filter(session_key=key).first()
-        if row is None:
-            return Outcome.ENDED
-        leeway = oidc_settings.OIDC_REFRESH_LEEWAY
-        expires = _expiry(row)
-        if expires is not None and expires - leeway > time.time():
-            _remember_expiry(request, expires)  # a parallel request refreshed already
-            return Outcome.FRESH
-        if not row.refresh_token:
-            return Outcome.NO_REFRESH_TOKEN
-        return _refresh_row(request, row)
+    try:
+        with session_lock(key):
+            return _refresh_locked(request, key)
+    except LockTimeout:
+        logger.warning("refresh lock busy past its wait: the request goes on unrefreshed")
+        return Outcome.BUSY
+
+
+def _refresh_locked(request: HttpRequest, key: str) -> Outcome:
+    row = OIDCSession.objects.filter(session_key=key).first()
+    if row is None:
+        return Outcome.ENDED
+    expires = _expiry(row)
+    if expires is not None and expires - oidc_settings.OIDC_REFRESH_LEEWAY > time.time():
+        _remember_expiry(request, expires)  # a parallel request refreshed already
+        return Outcome.FRESH
+    if not row.refresh_token:
+        return Outcome.NO_REFRESH_TOKEN
+    return _refresh_row(request, row)
 
 
 def _refresh_row(request: HttpRequest, row: OIDCSession) -> Outcome:
@@ -151,7 +148,7 @@ def _store(row: OIDCSession, tokens: dict, claims: dict | None) -> None:
     if claims is not None:
         row.id_token = tokens["id_token"]
         row.sid = str(claims.get("sid") or row.sid)[:255]
-    row.access_expires_at = sessions.expiry_from(tokens)  # None: the provider did not say
+    row.access_expires_at = sessions.expiry_from(tokens, claims)
     row.refreshed_at = timezone.now()
     row.provider_unreachable_since = None
     row.save()

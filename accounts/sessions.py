@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.contrib import auth
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -27,20 +28,36 @@ def _session_store_class() -> Any:
     return import_module(settings.SESSION_ENGINE).SessionStore
 
 
-def expiry_from(token_info: dict[str, Any], now: float | None = None) -> datetime | None:
-    """When the access token expires, from the token answer's ``expires_in``."""
-    expires_in = token_info.get("expires_in")
-    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
-        return None
-    moment = (now or time.time()) + float(expires_in)
+# When the provider says nothing about the access token's lifetime, refresh this soon.
+DEFAULT_ACCESS_LIFETIME = 300
+# Provider numbers are clamped to this, so that a huge value cannot overflow a datetime.
+LONGEST_LIFETIME = 366 * 24 * 3600
+
+
+def timestamp_to_datetime(moment: float, now: float | None = None) -> datetime:
+    """A provider's epoch seconds as an aware datetime, clamped to a sane range."""
+    now = now or time.time()
+    moment = min(max(float(moment), 0.0), now + LONGEST_LIFETIME)
     return datetime.fromtimestamp(moment, tz=UTC)
+
+
+def expiry_from(tokens: dict[str, Any], claims: dict[str, Any] | None = None) -> datetime:
+    """When the access token expires: ``expires_in``, else the ID token's ``exp``, else soon."""
+    now = time.time()
+    expires_in = tokens.get("expires_in")
+    if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+        return timestamp_to_datetime(now + expires_in, now)
+    exp = (claims or {}).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        return timestamp_to_datetime(exp, now)
+    return timestamp_to_datetime(now + DEFAULT_ACCESS_LIFETIME, now)
 
 
 def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tokens: dict) -> None:
     """Record the tokens of a fresh sign-in against the (already rotated) session key."""
     if request.session.session_key is None:
         request.session.save()
-    expires_at = expiry_from(tokens)
+    expires_at = expiry_from(tokens, claims)
     OIDCSession.objects.update_or_create(
         session_key=request.session.session_key,
         defaults={
@@ -56,7 +73,7 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
             "provider_unreachable_since": None,
         },
     )
-    request.session[SESSION_EXPIRES_AT] = expires_at.timestamp() if expires_at else None
+    request.session[SESSION_EXPIRES_AT] = expires_at.timestamp()
     request.session[SESSION_STARTED_AT] = time.time()
 
 
@@ -74,6 +91,14 @@ def end_sessions(rows: QuerySet[OIDCSession] | Iterable[OIDCSession]) -> int:
         store_class(session_key=key).delete()
     OIDCSession.objects.filter(session_key__in=keys).delete()
     return len(keys)
+
+
+def end_current(request: HttpRequest) -> None:
+    """Sign this request's user out: its OIDC state first, then the session itself."""
+    row = current(request)
+    if row is not None:
+        OIDCSession.objects.filter(pk=row.pk).delete()
+    auth.logout(request)  # flushes the session data and deletes it from the store
 
 
 def end_user_sessions(user_ids: Iterable[int]) -> int:

@@ -95,6 +95,8 @@ def decode(token: str, *, require: list[str], iss_aud_optional: bool = False) ->
         raise _fail("malformed")
     header = _header(token)
     key = verification_key(header)
+    # Which optional claims the token carries (an unreadable one is fully checked, and fails).
+    present = unverified_claims(token).keys() if iss_aud_optional else {"aud", "iss"}
     leeway = oidc_settings.OIDC_CLOCK_LEEWAY
     try:
         claims = jwt.decode(
@@ -108,8 +110,8 @@ def decode(token: str, *, require: list[str], iss_aud_optional: bool = False) ->
                 "require": require,
                 "verify_iat": True,
                 "strict_aud": False,
-                "verify_aud": not iss_aud_optional or _has(token, "aud"),
-                "verify_iss": not iss_aud_optional or _has(token, "iss"),
+                "verify_aud": not iss_aud_optional or "aud" in present,
+                "verify_iss": not iss_aud_optional or "iss" in present,
             },
         )
     except jwt.PyJWTError as exc:
@@ -128,12 +130,13 @@ def decode(token: str, *, require: list[str], iss_aud_optional: bool = False) ->
     return claims
 
 
-def _has(token: str, claim: str) -> bool:
-    """Whether the (not yet verified) token carries ``claim``; used only to pick checks."""
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a token WITHOUT checking it: only to choose checks or name a log line."""
     try:
-        return claim in jwt.decode(token, options={"verify_signature": False})
+        claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
-        return True  # unreadable: verify everything and let decode() fail
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _check_azp(claims: dict[str, Any]) -> None:

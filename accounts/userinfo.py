@@ -12,7 +12,7 @@ from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import ProviderError, TokenError
 from .http import provider_request
-from .tokens import validate_signed_userinfo
+from .tokens import unverified_claims, validate_signed_userinfo
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +67,12 @@ def claims_for_bearer(access_token: str) -> dict[str, Any] | None:
     if status == 200:
         if isinstance(body, str):
             try:
-                claims = validate_signed_userinfo(body, sub=_unverified_sub(body))
+                claims = validate_signed_userinfo(
+                    body, sub=str(unverified_claims(body).get("sub", ""))
+                )
             except TokenError:
                 claims = {}
         elif isinstance(body.get("sub"), str):
             claims = body
     cache.set(key, claims, oidc_settings.OIDC_USERINFO_CACHE_TTL)
     return claims or None
-
-
-def _unverified_sub(token: str) -> str:
-    import jwt
-
-    try:
-        return str(jwt.decode(token, options={"verify_signature": False}).get("sub", ""))
-    except jwt.PyJWTError:
-        return ""

@@ -47,8 +47,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.OIDCSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.OIDCSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -109,17 +109,7 @@ OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
-OIDC_OP_DISCOVERY = env.bool(
-    "OIDC_OP_DISCOVERY",
-    default=not any(
-        (
-            OIDC_OP_AUTHORIZATION_ENDPOINT,
-            OIDC_OP_TOKEN_ENDPOINT,
-            OIDC_OP_USER_ENDPOINT,
-            OIDC_OP_JWKS_ENDPOINT,
-        )
-    ),
-)
+OIDC_OP_DISCOVERY = env.bool("OIDC_OP_DISCOVERY", default=None)  # None: on without endpoints
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
 OIDC_RP_SIGN_ALGO = env.list("OIDC_RP_SIGN_ALGO", default=["RS256"])

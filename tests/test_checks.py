@@ -16,14 +16,15 @@ from accounts.checks import (
 OIDC_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+MESSAGE_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
 GOOD_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     SESSION_MIDDLEWARE,
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     AUTH_MIDDLEWARE,
+    MESSAGE_MIDDLEWARE,
     OIDC_MIDDLEWARE,
-    "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ENDPOINTS = {
     "OIDC_OP_AUTHORIZATION_ENDPOINT": "https://login.example.com/auth",
@@ -225,7 +226,7 @@ def test_check_algorithms(good, algorithms, secret, expected):
 W003 = checks.Warning(
     f"{OIDC_MIDDLEWARE} is not in MIDDLEWARE: tokens are never refreshed and "
     "sessions outlive the provider's.",
-    hint=f"Add it right after {AUTH_MIDDLEWARE}.",
+    hint=f"Add it right after {MESSAGE_MIDDLEWARE}.",
     id="accounts.W003",
 )
 
@@ -233,7 +234,7 @@ W003 = checks.Warning(
 def e007(*before: str) -> checks.Error:
     return checks.Error(
         f"{OIDC_MIDDLEWARE} must come after {' and '.join(before)}.",
-        hint=f"Move it right after {AUTH_MIDDLEWARE} in MIDDLEWARE.",
+        hint=f"Move it right after {MESSAGE_MIDDLEWARE} in MIDDLEWARE.",
         id="accounts.E007",
     )
 
@@ -241,16 +242,29 @@ def e007(*before: str) -> checks.Error:
 @pytest.mark.parametrize(
     ("middleware", "expected"),
     [
-        ([SESSION_MIDDLEWARE, AUTH_MIDDLEWARE], [W003]),
-        ([SESSION_MIDDLEWARE, OIDC_MIDDLEWARE, AUTH_MIDDLEWARE], [e007(AUTH_MIDDLEWARE)]),
+        ([SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE], [W003]),
         (
-            [OIDC_MIDDLEWARE, SESSION_MIDDLEWARE, AUTH_MIDDLEWARE],
-            [e007(SESSION_MIDDLEWARE, AUTH_MIDDLEWARE)],
+            [SESSION_MIDDLEWARE, OIDC_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE],
+            [e007(AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE)],
         ),
-        ([AUTH_MIDDLEWARE, OIDC_MIDDLEWARE], [e007(SESSION_MIDDLEWARE)]),
-        ([SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, "x.Y", OIDC_MIDDLEWARE], []),
+        (
+            [OIDC_MIDDLEWARE, SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE],
+            [e007(SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE)],
+        ),
+        (
+            [AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE, OIDC_MIDDLEWARE],
+            [e007(SESSION_MIDDLEWARE)],
+        ),
+        (
+            [SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, OIDC_MIDDLEWARE, MESSAGE_MIDDLEWARE],
+            [e007(MESSAGE_MIDDLEWARE)],
+        ),
+        (
+            [SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE, "x.Y", OIDC_MIDDLEWARE],
+            [],
+        ),
     ],
-    ids=["missing", "before-auth", "first", "no-session", "later-is-fine"],
+    ids=["missing", "before-auth", "first", "no-session", "before-messages", "later-is-fine"],
 )
 def test_check_middleware(good, middleware, expected):
     good.MIDDLEWARE = middleware

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -18,6 +19,14 @@ TITLES = {
     "account_error": "Your account cannot sign in",
     "access_denied": "Sign-in was cancelled",
 }
+
+
+_UNSAFE_IN_LOGS = re.compile(r"[^\w.:/@+=~-]")
+
+
+def loggable(value: str, limit: int = 200) -> str:
+    """A value from the request, safe for one log line: no newlines or control characters."""
+    return _UNSAFE_IN_LOGS.sub("?", str(value))[:limit]
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -38,7 +47,9 @@ def error_response(
     sub: str = "-",
 ) -> HttpResponse:
     """Log the reason with iss and sub (never a token or code) and answer in words."""
-    logger.warning("%s: reason=%s iss=%s sub=%s", event, error.code, iss, sub)
+    logger.warning(
+        "%s: reason=%s iss=%s sub=%s", event, loggable(error.code), loggable(iss), loggable(sub)
+    )
     sign_in = reverse("oidc_authentication_init")
     if wants_json(request):
         return JsonResponse(

@@ -7,7 +7,7 @@ import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import auth, messages
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import reverse
@@ -44,9 +44,7 @@ class LogoutView(View):
             end_session = endpoint("end_session_endpoint", required=False)
         except ProviderError:
             end_session = ""
-        if row:
-            sessions.end_sessions([row])
-        auth.logout(request)  # flushes the session and rotates its key
+        sessions.end_current(request)
         if not (end_session and id_token):
             messages.info(
                 request,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import jwt
 from django.conf import settings
 from django.contrib import auth, messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.views.generic import View
@@ -21,6 +21,7 @@ from ..conf import oidc_settings
 from ..discovery import get_metadata
 from ..errors import AccountError, OIDCError, StateError, TokenError
 from ..flows import authorization_url, consume_state
+from ..tokens import unverified_claims
 from .errors import error_response
 
 logger = logging.getLogger("accounts.signin")
@@ -85,10 +86,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
             raise AccountError()
         tokens, claims = request.oidc_tokens
         previous = sessions.current(request)  # a silent re-auth, or another user's session
-        auth.login(request, user, backend="accounts.backends.OIDCBackend")  # rotates the key
-        if previous is not None:
-            previous.delete()  # its session key is gone with the rotation
-        sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
+        with transaction.atomic():  # signed in only together with the tokens' record
+            auth.login(request, user, backend="accounts.backends.OIDCBackend")  # new key
+            if previous is not None:
+                previous.delete()  # its session key is gone with the rotation
+            sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
         messages.success(request, f"Signed in as {user.get_username()}.")
         return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
 
@@ -99,20 +101,13 @@ class CallbackView(OIDCAuthenticationCallbackView):
             entry = consume_state(request, state)
         if entry and entry.get("prompt") == "none":
             # Silent re-authentication failed: the provider session is gone, so is ours.
-            _sign_out(request)
+            sessions.end_current(request)
             messages.info(request, "Your session has ended. Please sign in again.")
             return HttpResponseRedirect(resolve_url("signin"))
         if request.user.is_authenticated and entry is not None:
-            _sign_out(request)
+            sessions.end_current(request)
         message = PROVIDER_ERRORS.get(error, "The identity provider could not sign you in.")
         return error_response(request, OIDCError(error or "provider_error", message))
-
-
-def _sign_out(request: HttpRequest) -> None:
-    row = sessions.current(request)
-    if row is not None:
-        sessions.end_sessions([row])
-    auth.logout(request)
 
 
 def _check_response_issuer(request: HttpRequest) -> None:
@@ -134,10 +129,7 @@ def _check_response_issuer(request: HttpRequest) -> None:
 def _unverified_identity(request: HttpRequest) -> dict[str, str]:
     """iss and sub of a rejected ID token, for the log line only (identifiers, not secrets)."""
     token = getattr(request, "oidc_pending_id_token", None)
-    if not token:
+    claims = unverified_claims(token) if token else {}
+    if not claims:
         return {}
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-    return {"iss": str(claims.get("iss", "-"))[:200], "sub": str(claims.get("sub", "-"))[:200]}
+    return {"iss": str(claims.get("iss", "-")), "sub": str(claims.get("sub", "-"))}

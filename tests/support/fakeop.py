@@ -66,6 +66,7 @@ class FakeOP:
     token_answer: Callable[[dict[str, str]], Answer] | None = None
     userinfo_answer: Callable[[dict[str, str]], Answer] | None = None
     jwks_down: bool = False
+    discovery_down: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
     extra_metadata: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +80,7 @@ class FakeOP:
         self.token_answer = None
         self.userinfo_answer = None
         self.jwks_down = False
+        self.discovery_down = False
         self.requests.clear()
         self.forms.clear()
         self.extra_metadata = {}
@@ -163,6 +165,8 @@ class FakeOP:
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         self.requests.append((method, path))
         if path == "/.well-known/openid-configuration":
+            if self.discovery_down:
+                return 503, {"error": "unavailable"}, "application/json"
             return 200, self.metadata(), "application/json"
         if path == "/jwks":
             if self.jwks_down:
