@@ -21,6 +21,7 @@ ENDPOINT_SETTINGS = {
     "userinfo_endpoint": "OIDC_OP_USER_ENDPOINT",
     "jwks_uri": "OIDC_OP_JWKS_ENDPOINT",
     "end_session_endpoint": "OIDC_OP_LOGOUT_ENDPOINT",
+    "introspection_endpoint": "OIDC_OP_INTROSPECTION_ENDPOINT",
 }
 
 

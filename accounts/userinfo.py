@@ -1,18 +1,14 @@
-"""The userinfo endpoint: fetched after sign-in, and used to recognise bearer tokens."""
+"""The userinfo endpoint, called after sign-in for the user's claims."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
-from django.core.cache import cache
-
-from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import ProviderError, TokenError
 from .http import provider_request
-from .tokens import unverified_claims, validate_signed_userinfo
+from .tokens import validate_signed_userinfo
 
 logger = logging.getLogger(__name__)
 
@@ -50,29 +46,3 @@ def userinfo_claims(access_token: str, *, sub: str) -> dict[str, Any]:
             "sub_mismatch", "The identity provider returned details of a different user."
         )
     return body
-
-
-def claims_for_bearer(access_token: str) -> dict[str, Any] | None:
-    """Claims for an access token presented as ``Authorization: Bearer``, or None if refused.
-
-    The provider's userinfo endpoint is the judge; its answer is cached briefly under a
-    hash of the token (never the token itself).
-    """
-    key = "oidc:bearer:" + hashlib.sha256(access_token.encode()).hexdigest()
-    cached = cache.get(key)
-    if cached is not None:
-        return cached or None
-    status, body = fetch_userinfo(access_token)
-    claims: dict[str, Any] = {}
-    if status == 200:
-        if isinstance(body, str):
-            try:
-                claims = validate_signed_userinfo(
-                    body, sub=str(unverified_claims(body).get("sub", ""))
-                )
-            except TokenError:
-                claims = {}
-        elif isinstance(body.get("sub"), str):
-            claims = body
-    cache.set(key, claims, oidc_settings.OIDC_USERINFO_CACHE_TTL)
-    return claims or None

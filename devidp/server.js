@@ -253,6 +253,7 @@ function emptyStats() {
     token: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
     token_errors: Object.fromEntries(GRANT_TYPES.map((g) => [g, 0])),
     userinfo: 0,
+    introspection: 0,
     jwks: 0,
     discovery: 0,
     backchannel_logout: { sent: 0, ok: 0, failed: 0 },
@@ -275,6 +276,7 @@ function grantTypeOf(ctx) {
 // Provider instance served the request).
 function countPath(pathname) {
   if (pathname === '/me') stats.userinfo += 1;
+  else if (pathname === '/token/introspection') stats.introspection += 1;
   else if (pathname === '/jwks') stats.jwks += 1;
   else if (pathname.startsWith('/.well-known/')) stats.discovery += 1;
 }
@@ -404,6 +406,8 @@ function buildConfiguration(keys) {
       backchannelLogout: { enabled: true },
       clientCredentials: { enabled: true },
       userinfo: { enabled: true },
+      // RFC 7662: the site checks bearer access tokens here (active, issued to it).
+      introspection: { enabled: true },
       claimsParameter: { enabled: false },
     },
     interactions: {

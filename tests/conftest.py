@@ -72,6 +72,7 @@ def op(_op_server: FakeOP, settings) -> FakeOP:
     settings.OIDC_OP_USER_ENDPOINT = f"{base}/me"
     settings.OIDC_OP_JWKS_ENDPOINT = f"{base}/jwks"
     settings.OIDC_OP_LOGOUT_ENDPOINT = f"{base}/session/end"
+    settings.OIDC_OP_INTROSPECTION_ENDPOINT = f"{base}/introspect"
     settings.OIDC_OP_DISCOVERY = False
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET

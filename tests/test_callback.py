@@ -382,19 +382,61 @@ def test_api_me_signed_in_gives_the_interface_fields(client, op):
     assert body["groups"] == ["app-members", "app-staff"]
 
 
-def test_api_me_with_a_bearer_token_answered_by_userinfo(client, op):
+def test_api_me_with_a_bearer_token_issued_to_the_site(client, op):
     sign_in(client, op)
-    op.answer_userinfo({"sub": "sub-alice"})
+    op.answer_introspection(sub="sub-alice")
     api = Client()
     response = api.get("/api/me/", HTTP_AUTHORIZATION="Bearer some-access-token")
     assert response.status_code == 200
     assert response.json()["username"] == "alice"
     assert response.json()["sub"] == "sub-alice"
-    assert op.count("/me") == 2  # the sign-in's and the bearer's
+    introspection = op.forms[-1]
+    assert introspection["token"] == "some-access-token"
+    assert introspection["_authorization"] == basic_auth_header()  # the site authenticates
+
+
+def test_api_me_bearer_answer_is_cached_under_the_token_hash(client, op):
+    sign_in(client, op)
+    op.answer_introspection(sub="sub-alice")
+    for _ in range(3):
+        assert Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer tok").status_code == 200
+    assert op.count("/introspect") == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"client_id": "another-client", "aud": None},
+        {"client_id": None, "aud": ["another-client"]},
+        {"active": False},
+        {"iss": "https://evil.example"},
+        {"sub": None},
+    ],
+    ids=["other-client", "other-audience", "inactive", "other-issuer", "no-sub"],
+)
+def test_api_me_refuses_a_bearer_token_not_valid_for_this_site(client, op, answer):
+    sign_in(client, op)
+    op.answer_introspection(**answer)
+    response = Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer token-for-someone-else")
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_api_me_accepts_a_token_naming_the_site_in_its_audience(client, op):
+    sign_in(client, op)
+    op.answer_introspection(client_id="a-gateway", aud=["a-gateway", CLIENT_ID])
+    assert Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer tok").status_code == 200
+
+
+def test_api_me_without_introspection_refuses_bearer_tokens_in_words(client, op, settings):
+    settings.OIDC_OP_INTROSPECTION_ENDPOINT = ""
+    response = Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer tok")
+    assert response.status_code == 401
+    assert "offers no introspection" in response.json()["message"]
 
 
 def test_api_me_with_a_bearer_token_of_a_user_unknown_here_is_401(client, op):
-    op.answer_userinfo({"sub": "sub-nobody"})
+    op.answer_introspection(sub="sub-nobody")
     response = client.get("/api/me/", HTTP_AUTHORIZATION="Bearer token-of-a-stranger")
     assert response.status_code == 401
     assert response.json()["error"] == "unknown_user"
@@ -403,7 +445,7 @@ def test_api_me_with_a_bearer_token_of_a_user_unknown_here_is_401(client, op):
 
 def test_api_me_with_an_unknown_bearer_token_is_401_json(client, op):
     sign_in(client, op)
-    op.userinfo_answer = None  # the provider refuses every token
+    op.introspection_answer = None  # the provider knows no such token: inactive
     response = Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer not-a-token")
     assert response.status_code == 401
     body = response.json()

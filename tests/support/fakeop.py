@@ -65,6 +65,7 @@ class FakeOP:
     keys: list[SigningKey] = field(default_factory=list)
     token_answer: Callable[[dict[str, str]], Answer] | None = None
     userinfo_answer: Callable[[dict[str, str]], Answer] | None = None
+    introspection_answer: dict[str, Any] | None = None
     jwks_down: bool = False
     discovery_down: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -79,6 +80,7 @@ class FakeOP:
         self.keys = [SigningKey.rsa()]
         self.token_answer = None
         self.userinfo_answer = None
+        self.introspection_answer = None
         self.jwks_down = False
         self.discovery_down = False
         self.requests.clear()
@@ -141,6 +143,12 @@ class FakeOP:
         body.update(extra)
         self.token_answer = lambda form: (200, body, "application/json")
 
+    def answer_introspection(self, **fields: Any) -> None:
+        """Script the RFC 7662 answer for any token: active, issued to the site, unless told."""
+        answer = {"active": True, "client_id": CLIENT_ID, "sub": "sub-alice", "iss": self.issuer}
+        answer.update(fields)
+        self.introspection_answer = {k: v for k, v in answer.items() if v is not None}
+
     def answer_userinfo(
         self, body: dict[str, Any] | str, content_type: str = "application/json"
     ) -> None:
@@ -156,6 +164,7 @@ class FakeOP:
             "userinfo_endpoint": f"{base}/me",
             "jwks_uri": f"{base}/jwks",
             "end_session_endpoint": f"{base}/session/end",
+            "introspection_endpoint": f"{base}/introspect",
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
@@ -179,6 +188,14 @@ class FakeOP:
             if self.token_answer is None:
                 return 400, {"error": "invalid_grant"}, "application/json"
             return self.token_answer(form)
+        if path == "/introspect" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+            form["_authorization"] = headers.get("Authorization", "")
+            self.forms.append(form)
+            if form["_authorization"] != basic_auth_header():
+                return 401, {"error": "invalid_client"}, "application/json"
+            # RFC 7662 2.2: an unknown token is simply inactive.
+            return 200, self.introspection_answer or {"active": False}, "application/json"
         if path == "/me":
             if self.userinfo_answer is None:
                 return 401, {"error": "invalid_token"}, "application/json"
