@@ -145,3 +145,28 @@ def map_claims(claims: Mapping[str, Any], policy: ClaimPolicy) -> UserProfile:
         is_staff=bool(groups & set(policy.staff_groups)),
         is_superuser=bool(groups & set(policy.superuser_groups)),
     )
+
+
+def field_changes(current: Mapping[str, Any], profile: UserProfile) -> dict[str, Any]:
+    """The user fields the profile changes: name -> new value, in ``user_fields`` order.
+
+    ``current`` holds the user's present values (a model's attributes or a row read as
+    values); sign-in and directory sync both decide "what changed" here.
+    """
+    return {
+        name: value
+        for name, value in profile.user_fields().items()
+        if name not in current or current[name] != value
+    }
+
+
+def group_changes(
+    current: Iterable[str], wanted: Iterable[str], policy: ClaimPolicy
+) -> tuple[set[str], set[str]]:
+    """(groups to add, groups to remove) to bring a user's groups in line with the provider.
+
+    Only groups the policy lets the provider manage are ever removed; groups outside it
+    (granted locally) stay as they are. ``wanted`` is the profile's already-allowed groups.
+    """
+    current, wanted = set(current), set(wanted)
+    return wanted - current, set(allowed_groups(current, policy)) - wanted

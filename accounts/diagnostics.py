@@ -1,10 +1,15 @@
 """Checks of the provider configuration, for ``manage.py oidc_check`` and for people on call.
 
 ``config_describe`` lists the effective OIDC settings with the secrets masked;
-``provider_check`` fetches discovery and the JWKS live (bypassing the caches), compares
-the issuer and the signing algorithms with the settings, tries each endpoint and, when
-asked, a client-credentials grant. Each check says why it failed in words a person can
-act on; none ever prints a secret or a token.
+``provider_check`` fetches discovery and the JWKS live, compares the issuer and the signing
+algorithms with the settings, tries each endpoint and, when asked, a client-credentials
+grant. Each check says why it failed in words a person can act on; none ever prints a
+secret or a token.
+
+The checks run the site's own code wherever it exists, so that they cannot disagree with
+sign-in: discovery is ``discovery.fetch_metadata`` (with its issuer rule) overlaid through
+``discovery.ENDPOINT_SETTINGS``, the algorithms are those ``checks`` and ``tokens`` accept,
+and the grant is the directory sync's ``ClientCredentials``.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import SUPPORTED_ALGORITHMS
 from .conf import DEFAULTS, oidc_settings
-from .discovery import ENDPOINT_SETTINGS, discovery_url
+from .discovery import ENDPOINT_SETTINGS, discovery_url, fetch_metadata
 from .errors import OIDCError
-from .http import get_json, provider_request, token_request
+from .http import get_json, provider_request
 from .jwks import _fits, public_key
+from .sync.errors import SourceError
+from .sync.tokens import ClientCredentials
 
 SECRET_SUFFIXES = ("_SECRET", "_TOKEN", "_PASSWORD")
-SUPPORTED_ALG_PREFIXES = ("RS", "PS", "ES")
+ISSUER_MISMATCH = "discovery_issuer_mismatch"  # the code of discovery.fetch_metadata
 ENDPOINTS = (
     "authorization_endpoint",
     "token_endpoint",
@@ -70,29 +78,63 @@ class _Checks:
 
 
 def _metadata(checks: _Checks, issuer: str) -> dict[str, Any] | None:
-    """Discovery (when on) overlaid by the endpoint settings; None when discovery failed."""
-    metadata: dict[str, Any] = {"issuer": issuer}
+    """Discovery fetched now (when on) overlaid by the endpoint settings; None when it failed.
+
+    The document comes from ``discovery.fetch_metadata``, live: ``get_metadata`` would
+    answer from the cache, and with a stale copy while the provider is down. A document
+    that names another issuer is refused by sign-in, so the checks stop there too.
+    """
+    document: dict[str, Any] = {}
     if not oidc_settings.discovery_enabled:
         checks.add("discovery", True, "off: using the configured endpoints")
     else:
-        document = checks.fetch_json("discovery", discovery_url(issuer))
-        if document is None:
+        url = discovery_url(issuer)
+        try:
+            document = fetch_metadata(issuer)
+        except OIDCError as exc:
+            fetched = exc.code == ISSUER_MISMATCH
+            checks.add(
+                "discovery", fetched, f"fetched {url}" if fetched else f"{url} failed: {exc.code}"
+            )
+            if fetched:
+                checks.add("issuer match", False, _mismatch(url, issuer))
             return None
-        said = document.get("issuer")
-        mismatch = "" if said == issuer else f", but OIDC_OP_ISSUER is {issuer!r}"
-        checks.add("issuer match", said == issuer, f"the provider names itself {said!r}{mismatch}")
-        metadata.update(document)
-    for name, setting in ENDPOINT_SETTINGS.items():
-        if getattr(oidc_settings, setting):
-            metadata[name] = getattr(oidc_settings, setting)
-    return metadata
+        checks.add("discovery", True, f"fetched {url}")
+        checks.add("issuer match", True, f"the provider names itself {issuer!r}")
+    overrides = {
+        name: getattr(oidc_settings, setting) for name, setting in ENDPOINT_SETTINGS.items()
+    }
+    return {"issuer": issuer, **document, **{k: v for k, v in overrides.items() if v}}
+
+
+def _mismatch(url: str, issuer: str) -> str:
+    """Why the issuers differ: the document is read once more, to quote the issuer it names."""
+    try:
+        said = get_json(url).get("issuer")
+    except OIDCError as exc:
+        said = f"(unknown: {exc.code})"
+    return f"the provider names itself {said!r}, but OIDC_OP_ISSUER is {issuer!r}"
+
+
+def _symmetric(alg: str) -> bool:
+    """HMAC algorithms are keyed with the client secret, not with a key from the JWKS."""
+    return alg.startswith("HS")
 
 
 def _check_algorithms(checks: _Checks, metadata: dict[str, Any]) -> None:
     configured = oidc_settings.OIDC_RP_SIGN_ALGO
-    unusable = [alg for alg in configured if not alg.startswith(SUPPORTED_ALG_PREFIXES)]
+    unusable = [alg for alg in configured if alg not in SUPPORTED_ALGORITHMS]
     if unusable or not configured:
-        checks.add("algorithms", False, f"OIDC_RP_SIGN_ALGO must be RS*, PS* or ES*: {configured}")
+        supported = ", ".join(sorted(SUPPORTED_ALGORITHMS))
+        checks.add(
+            "algorithms", False, f"OIDC_RP_SIGN_ALGO must be some of {supported}: {configured}"
+        )
+        return
+    hmac = [alg for alg in configured if _symmetric(alg)]
+    if hmac and not oidc_settings.OIDC_RP_CLIENT_SECRET:
+        checks.add(
+            "algorithms", False, f"{', '.join(hmac)} needs OIDC_RP_CLIENT_SECRET: it is not set"
+        )
         return
     offered = metadata.get("id_token_signing_alg_values_supported")
     if not isinstance(offered, list):
@@ -108,6 +150,11 @@ def _check_algorithms(checks: _Checks, metadata: dict[str, Any]) -> None:
 
 
 def _check_jwks(checks: _Checks, uri: str | None) -> None:
+    """A usable key for each asymmetric algorithm; HS* take the client secret instead."""
+    algorithms = [alg for alg in oidc_settings.OIDC_RP_SIGN_ALGO if not _symmetric(alg)]
+    if not algorithms:
+        checks.add("jwks", True, "not used: the algorithms are keyed with the client secret")
+        return
     if not uri:
         checks.add("jwks", False, "no jwks_uri: set OIDC_OP_JWKS_ENDPOINT or turn discovery on")
         return
@@ -115,7 +162,7 @@ def _check_jwks(checks: _Checks, uri: str | None) -> None:
     if document is None:
         return
     keys = [k for k in document.get("keys") or [] if isinstance(k, dict)]
-    for alg in oidc_settings.OIDC_RP_SIGN_ALGO:
+    for alg in algorithms:
         usable = [k for k in keys if _fits(k, alg)]
         try:
             for key in usable:
@@ -152,23 +199,23 @@ def _check_endpoints(checks: _Checks, metadata: dict[str, Any]) -> None:
 
 
 def _check_client_credentials(checks: _Checks, token_endpoint: str | None) -> None:
+    """The grant directory sync makes (``sync.tokens.ClientCredentials``), made once now."""
     if not token_endpoint:
         checks.add("client credentials", False, "no token endpoint")
         return
-    data = {"grant_type": "client_credentials"}
-    if oidc_settings.OIDC_SYNC_SCOPE:
-        data["scope"] = oidc_settings.OIDC_SYNC_SCOPE
     try:
-        answer = token_request(token_endpoint, data)
-    except OIDCError as exc:
-        checks.add(
-            "client credentials",
-            False,
-            f"grant refused ({exc.code}): check OIDC_RP_CLIENT_ID/SECRET and the client's grants",
+        ClientCredentials().token()
+    except (SourceError, OIDCError) as exc:
+        refusal = exc if isinstance(exc, OIDCError) else exc.__cause__
+        detail = (
+            f"grant refused ({refusal.code}): check OIDC_RP_CLIENT_ID/SECRET and the client's "
+            "grants"
+            if isinstance(refusal, OIDCError)
+            else "answer has no access_token"
         )
+        checks.add("client credentials", False, detail)
         return
-    ok = isinstance(answer.get("access_token"), str)
-    checks.add("client credentials", ok, "token issued" if ok else "answer has no access_token")
+    checks.add("client credentials", True, "token issued")
 
 
 def _check_client(checks: _Checks) -> None:

@@ -3,87 +3,81 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .claims import (
-    USERNAME_MAX_LENGTH,
-    ClaimPolicy,
-    UserProfile,
-    allowed_groups,
-    map_claims,
-    username_candidates,
-)
+from .claims import ClaimPolicy, UserProfile, field_changes, group_changes, map_claims
 from .conf import oidc_settings
 from .errors import AccountError
 from .models import OIDCIdentity
+from .sync.links import email_links
+from .sync.usernames import free_usernames
 
 logger = logging.getLogger(__name__)
 
 
 def unique_username(base: str) -> str:
-    """Return ``base`` or the first free ``base-N``."""
-    User = get_user_model()
-    field = User.USERNAME_FIELD
-    # Long bases are cut to make room for the suffix: look up the shortest prefix used.
-    prefix = base[: USERNAME_MAX_LENGTH - len("-9999")]
-    taken = set(
-        User.objects.filter(**{f"{field}__startswith": prefix}).values_list(field, flat=True)
-    )
-    for candidate in username_candidates(base):
-        if candidate not in taken:
-            return candidate
-    raise AccountError("username_exhausted", "No free username could be found for you.")
+    """Return ``base`` or the first free ``base-N`` (the allocator directory sync uses too)."""
+    return free_usernames([base], set())[0]
 
 
 def _link_by_email(issuer: str, profile: UserProfile) -> AbstractBaseUser | None:
-    """Find an existing local account to link, only for a provider-verified email."""
-    if not (oidc_settings.OIDC_LINK_BY_EMAIL and profile.email and profile.email_verified):
-        return None
+    """Find an existing local account to link, only for a provider-verified email.
+
+    The rule is ``sync.links.email_links``, shared with directory sync.
+    """
+    enabled = bool(oidc_settings.OIDC_LINK_BY_EMAIL)
+    user = email_links(issuer, [profile], enabled=enabled).get(profile.subject)
+    if user is not None:
+        logger.info(
+            "linking existing user by verified email: iss=%s sub=%s", issuer, profile.subject
+        )
+    return user
+
+
+def new_user(profile: UserProfile, *, username: str) -> AbstractBaseUser:
+    """An unsaved user for this profile, with no usable password.
+
+    They only ever sign in through the provider. Sign-in saves it; directory sync creates
+    a batch of them with one ``bulk_create``. The unusable password is what
+    ``set_unusable_password`` stores, without its slow per-character random string.
+    """
     User = get_user_model()
-    users = list(
-        User.objects.filter(email__iexact=profile.email).exclude(oidc_identities__issuer=issuer)[:2]
-    )
-    if len(users) != 1:
-        return None
-    logger.info("linking existing user by verified email: iss=%s sub=%s", issuer, profile.subject)
-    return users[0]
+    user = User(**profile.user_fields())
+    setattr(user, User.USERNAME_FIELD, username)
+    user.password = UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+    return user
 
 
 def create_user(profile: UserProfile) -> AbstractBaseUser:
     """Create a user with no usable password: they only ever sign in through the provider."""
-    User = get_user_model()
-    user = User(**{User.USERNAME_FIELD: unique_username(profile.username)})
-    user.set_unusable_password()
-    for name, value in profile.user_fields().items():
-        setattr(user, name, value)
+    user = new_user(profile, username=unique_username(profile.username))
     user.save()
     return user
 
 
 def apply_profile(user: AbstractBaseUser, profile: UserProfile, policy: ClaimPolicy) -> bool:
     """Bring the user's fields and managed groups in line with the provider; True if changed."""
-    fields = profile.user_fields()
-    changed = [name for name, value in fields.items() if getattr(user, name) != value]
-    for name in changed:
-        setattr(user, name, fields[name])
+    current = {name: getattr(user, name) for name in profile.user_fields()}
+    changed = field_changes(current, profile)
+    for name, value in changed.items():
+        setattr(user, name, value)
     if changed:
-        user.save(update_fields=changed)
+        user.save(update_fields=list(changed))
     return bool(changed) | set_managed_groups(user, profile.groups, policy)
 
 
 def set_managed_groups(user: AbstractBaseUser, wanted: Iterable[str], policy: ClaimPolicy) -> bool:
     """Set the groups the provider manages; groups outside the policy stay as they are."""
-    wanted = set(wanted)
     current = set(user.groups.values_list("name", flat=True))
-    managed = allowed_groups(current, policy)
-    to_remove = managed - wanted
-    to_add = wanted - current
+    to_add, to_remove = group_changes(current, wanted, policy)
     if to_remove:
         user.groups.remove(*Group.objects.filter(name__in=to_remove))
     if to_add:

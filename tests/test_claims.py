@@ -1,4 +1,4 @@
-"""Pure tests of ``accounts.claims.map_claims``: tables of claims in, local profile out."""
+"""Pure tests of ``accounts.claims``: tables of claims in, local profile (and its changes) out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from accounts.claims import USERNAME_MAX_LENGTH, ClaimPolicy, map_claims, username_candidates
+from accounts.claims import (
+    USERNAME_MAX_LENGTH,
+    ClaimPolicy,
+    field_changes,
+    group_changes,
+    map_claims,
+    username_candidates,
+)
 
 POLICY = ClaimPolicy(
     groups_prefix="app-", staff_groups=("app-staff",), superuser_groups=("app-admins",)
@@ -265,3 +272,34 @@ def test_mapping_is_pure_and_does_not_change_the_claims():
     snapshot = {k: (list(v) if isinstance(v, list) else v) for k, v in claims.items()}
     map_claims(claims, POLICY)
     assert claims == snapshot
+
+
+# --- changes to apply (shared by sign-in and directory sync) --------------------------------
+def test_field_changes_are_the_fields_that_differ_with_their_new_values():
+    alice = profile(given_name="Alice", family_name="L", email="A@x.org", groups=["app-staff"])
+    current = {**alice.user_fields(), "last_name": "Old", "is_staff": False, "extra": 1}
+
+    assert field_changes(current, alice) == {"last_name": "L", "is_staff": True}
+    assert field_changes(alice.user_fields(), alice) == {}
+    assert list(field_changes({}, alice)) == list(alice.user_fields())  # in field order
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "to_add", "to_remove"),
+    [
+        ({"app-a", "local"}, {"app-a", "app-b"}, {"app-b"}, set()),
+        ({"app-a", "app-b", "local"}, set(), set(), {"app-a", "app-b"}),
+        ({"editors", "app-a"}, {"app-a"}, set(), {"editors"}),
+        (set(), {"app-a"}, {"app-a"}, set()),
+        ({"app-a"}, {"app-a"}, set(), set()),
+    ],
+    ids=["add", "remove-managed-keep-local", "allow-listed-is-managed", "from-none", "same"],
+)
+def test_group_changes_touch_only_groups_the_policy_manages(current, wanted, to_add, to_remove):
+    policy = ClaimPolicy(groups_prefix="app-", groups_allowlist=("editors",))
+
+    assert group_changes(current, frozenset(wanted), policy) == (to_add, to_remove)
+
+
+def test_group_changes_without_a_policy_never_remove_anything():
+    assert group_changes({"app-a", "local"}, frozenset(), ClaimPolicy()) == (set(), set())

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.diagnostics import config_describe, provider_check
+from accounts.discovery import get_metadata
 from tests.support.fakeop import CLIENT_SECRET
 
 
@@ -108,12 +109,78 @@ def test_algorithm_not_offered_by_the_provider_fails(discovering_op, settings):
     assert "FAIL  jwks RS512" in output
 
 
-def test_symmetric_algorithm_is_refused(discovering_op, settings):
+def test_unsupported_algorithm_is_refused(discovering_op, settings):
+    settings.OIDC_RP_SIGN_ALGO = ["none"]
+
+    output, _ = failing()
+
+    assert "OIDC_RP_SIGN_ALGO must be some of ES256, ES384" in line(output, "algorithms")
+
+
+def test_hmac_algorithm_passes_with_a_client_secret(discovering_op, settings):
+    # HS256 is keyed with the client secret (accounts.tokens): no JWKS key is needed for it.
+    discovering_op.extra_metadata = {"id_token_signing_alg_values_supported": ["RS256", "HS256"]}
+    settings.OIDC_RP_SIGN_ALGO = ["HS256"]
+
+    output = check("--client-credentials")
+
+    assert "All" in output and "checks passed" in output
+    assert "HS256 offered by the provider" in line(output, "algorithms")
+    assert "not used: the algorithms are keyed with the client secret" in line(output, "jwks")
+    assert ("GET", "/jwks") not in discovering_op.requests
+    assert CLIENT_SECRET not in output
+
+
+def test_hmac_and_rsa_algorithms_check_only_the_rsa_key(op, settings):
+    settings.OIDC_RP_SIGN_ALGO = ["HS256", "RS256"]
+
+    results = {r.name: r for r in provider_check()}
+
+    assert all(r.ok for r in results.values()), results
+    assert results["jwks RS256"].detail == "1 key(s) for RS256"
+    assert "jwks HS256" not in results
+
+
+def test_hmac_algorithm_not_offered_by_the_provider_fails(discovering_op, settings):
     settings.OIDC_RP_SIGN_ALGO = ["HS256"]
 
     output, _ = failing()
 
-    assert "OIDC_RP_SIGN_ALGO must be RS*, PS* or ES*" in line(output, "algorithms")
+    assert "HS256 not offered; the provider signs ID tokens with RS256, ES256" in line(
+        output, "algorithms"
+    )
+
+
+def test_hmac_algorithm_without_a_client_secret_fails(op, settings):
+    settings.OIDC_RP_SIGN_ALGO = ["HS256"]
+    settings.OIDC_RP_CLIENT_SECRET = ""
+
+    results = {r.name: r for r in provider_check()}
+
+    assert not results["algorithms"].ok
+    assert results["algorithms"].detail == "HS256 needs OIDC_RP_CLIENT_SECRET: it is not set"
+
+
+def test_discovery_is_fetched_live_not_from_the_cached_copy(discovering_op):
+    get_metadata()  # sign-in cached the document; it would stand in while the provider is down
+    discovering_op.discovery_down = True
+
+    output, _ = failing()
+
+    assert "provider_unavailable" in line(output, "discovery")
+
+
+def test_issuer_mismatch_of_the_scripted_provider_stops_the_checks(discovering_op, settings):
+    discovering_op.extra_metadata = {"issuer": "https://elsewhere.example"}
+
+    output, error = failing()
+
+    assert "PASS  discovery" in output
+    assert line(output, "issuer match").endswith(
+        "the provider names itself 'https://elsewhere.example', "
+        f"but OIDC_OP_ISSUER is '{settings.OIDC_OP_ISSUER}'"
+    )
+    assert error.startswith("oidc_check: 1 of 4 checks failed: issuer match")
 
 
 def test_unreachable_provider_fails_at_discovery(discovering_op, settings):
@@ -143,6 +210,14 @@ def test_refused_client_credentials_grant_fails(discovering_op):
     output, _ = failing("--client-credentials")
 
     assert "grant refused (token_request_failed)" in line(output, "client credentials")
+
+
+def test_client_credentials_answer_without_a_token_fails(discovering_op):
+    discovering_op.token_answer = lambda form: (200, {"token_type": "Bearer"}, "application/json")
+
+    output, _ = failing("--client-credentials")
+
+    assert "answer has no access_token" in line(output, "client credentials")
 
 
 def test_missing_client_secret_fails(discovering_op, settings):

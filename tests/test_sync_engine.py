@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts import sessions
 from accounts.models import OIDCIdentity, OIDCSession
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SourceError, SyncAborted, SyncLocked
@@ -129,6 +130,40 @@ def test_deactivate_missing_deactivates_and_ends_their_sessions():
     assert not OIDCSession.objects.filter(session_key=key).exists()
     store = import_module(django_settings.SESSION_ENGINE).SessionStore
     assert not store().exists(key) and store().exists(staying_key)
+
+
+def plain_session(user) -> str:
+    """A password sign-in's database session: no OIDC row goes with it."""
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore()
+    store["_auth_user_id"] = str(user.pk)
+    store.create()
+    return store.session_key
+
+
+def test_sessions_of_all_chunks_are_ended_in_one_call(monkeypatch, settings):
+    settings.AUTHENTICATION_BACKENDS = [
+        *settings.AUTHENTICATION_BACKENDS,
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    sync([person(f"s{i}") for i in range(10)])
+    users = {i: User.objects.get(username=f"s{i}") for i in range(10)}
+    keys = [signed_in_session(users[1]), signed_in_session(users[6]), plain_session(users[9])]
+    kept = plain_session(users[0])
+    calls: list[set[int]] = []
+    real = sessions._end_plain_sessions
+
+    def recorded(user_ids: set[int]) -> int:
+        calls.append(set(user_ids))
+        return real(user_ids)
+
+    monkeypatch.setattr(sessions, "_end_plain_sessions", recorded)
+
+    report = sync([person("s0")], deactivate_missing=True, force=True, batch_size=2)
+
+    assert report.deactivated == 9 and report.sessions_ended == 3
+    assert calls == [{users[i].pk for i in range(1, 10)}]  # once, not once per chunk of 2
+    store = import_module(django_settings.SESSION_ENGINE).SessionStore
+    assert not any(store().exists(key) for key in keys) and store().exists(kept)
 
 
 def test_users_disabled_in_directory_are_deactivated_and_never_created():

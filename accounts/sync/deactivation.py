@@ -60,7 +60,13 @@ def _note_examples(targets: list[int], missing: set[int], report: SyncReport) ->
 
 
 def deactivation_run(*, ctx: SyncContext, report: SyncReport, force: bool, batch_size: int) -> None:
-    """Deactivate the users the directory dropped or disabled, and end their sessions."""
+    """Deactivate the users the directory dropped or disabled, and end their sessions.
+
+    The updates are committed chunk by chunk; the sessions are ended once, at the end (also
+    when a chunk failed), for every user deactivated: ending sessions may read every live
+    session (password sign-ins in the database engine), which must not happen per chunk.
+    Meanwhile a deactivated user's session is refused already (inactive users are anonymous).
+    """
     targets, active, missing = _targets(ctx)
     if targets:
         _note_examples(targets, missing, report)
@@ -69,10 +75,14 @@ def deactivation_run(*, ctx: SyncContext, report: SyncReport, force: bool, batch
         report.deactivated = len(targets)
         return
     User = get_user_model()
-    for start in range(0, len(targets), batch_size):
-        chunk = targets[start : start + batch_size]
-        with transaction.atomic():
-            report.deactivated += User.objects.filter(pk__in=chunk, is_active=True).update(
-                is_active=False
-            )
-        report.sessions_ended += end_user_sessions(chunk)
+    done: list[int] = []  # users of the committed chunks: their sessions end even on failure
+    try:
+        for start in range(0, len(targets), batch_size):
+            chunk = targets[start : start + batch_size]
+            with transaction.atomic():
+                report.deactivated += User.objects.filter(pk__in=chunk, is_active=True).update(
+                    is_active=False
+                )
+            done += chunk
+    finally:
+        report.sessions_ended += end_user_sessions(done)

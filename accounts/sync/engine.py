@@ -3,7 +3,8 @@
 Memory stays flat: records stream from the source, one batch of ``OIDC_SYNC_BATCH_SIZE``
 model objects exists at a time, and only the subjects seen (strings) are kept for the run.
 Each batch costs a handful of bulk queries (see ``plan`` and ``writes``) and is committed on
-its own, so an interrupted run loses nothing and a re-run completes it.
+its own, so an interrupted run loses nothing and a re-run completes it. A batch that collides
+with a concurrent sign-in is planned and written again (``writes.batch_write``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .records import DirectoryUser, Record, SkippedRecord
 from .report import SyncReport
 from .sources import DirectorySource
 from .statistics import StatisticsKeeper
-from .writes import plan_apply
+from .writes import batch_write
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _sync_records(
     for batch in _batches(_usable(_read(source, report), ctx, report), size):
         plan = batch_plan(batch, ctx)
         if not ctx.dry_run:
-            plan_apply(plan, ctx)
+            plan = batch_write(batch, plan, ctx)  # the plan written: re-made after a conflict
             ctx.assigned_usernames.clear()  # they are in the database now
             statistics.created_rows(len(plan.creates) + len(plan.new_identities))
         _record(plan, report)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models.functions import Lower
 
-from ..claims import UserProfile, allowed_groups, map_claims
+from ..claims import UserProfile, field_changes, group_changes, map_claims
 from ..models import OIDCIdentity
 from .context import SyncContext
+from .links import email_links
 from .records import DirectoryUser
 from .usernames import usernames_allocate
 
@@ -107,35 +107,18 @@ def _known(subjects: list[str], ctx: SyncContext) -> dict[str, Known]:
 def _email_links(
     unknown: list[tuple[DirectoryUser, UserProfile]], ctx: SyncContext
 ) -> dict[str, Known]:
-    """Local accounts to link to unknown subjects, by verified email.
-
-    The rule of sign-in (``OIDC_LINK_BY_EMAIL``): only a provider-verified email, only an
-    account not linked to this issuer yet, only when exactly one account matches.
-    """
-    wanted: dict[str, list[str]] = defaultdict(list)
-    for record, profile in unknown:
-        if profile.email and profile.email_verified:
-            wanted[profile.email].append(record.subject)
-    if not (ctx.link_by_email and wanted):
-        return {}
-    User = get_user_model()
-    rows = (
-        User.objects.annotate(email_lower=Lower("email"))
-        .filter(email_lower__in=list(wanted))
-        .exclude(oidc_identities__issuer=ctx.issuer)
-        .values_list("email_lower", "pk", User.USERNAME_FIELD, *MANAGED_FIELDS)
-    )
-    matches: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in rows:
-        matches[row[0]].append(row)
-    links = {}
-    for email, subjects in wanted.items():
-        if len(matches[email]) == 1 and len(subjects) == 1:
-            _, pk, username, *values = matches[email][0]
-            links[subjects[0]] = Known(
-                None, "", pk, username, dict(zip(MANAGED_FIELDS, values, strict=True))
-            )
-    return links
+    """Local accounts to link to unknown subjects, by the rule of sign-in (``links``)."""
+    users = email_links(ctx.issuer, (p for _, p in unknown), enabled=ctx.link_by_email)
+    return {
+        subject: Known(
+            None,
+            "",
+            user.pk,
+            user.get_username(),
+            {name: getattr(user, name) for name in MANAGED_FIELDS},
+        )
+        for subject, user in users.items()
+    }
 
 
 def _memberships(user_ids: list[int], ctx: SyncContext) -> dict[int, dict[str, int]]:
@@ -158,39 +141,49 @@ def _plan_known(
     groups: dict[str, int],
     ctx: SyncContext,
 ) -> None:
-    """An existing (or email-linked) user: compare fields and groups, note what changes."""
-    target = {**user.fields, **profile.user_fields()}
+    """An existing (or email-linked) user: compare fields and groups, note what changes.
+
+    The comparisons are sign-in's own (``claims.field_changes`` and ``group_changes``).
+    """
+    changes = field_changes(user.fields, profile)
     reactivate = ctx.manage_activation and record.active and not user.fields["is_active"]
     if reactivate:
-        target["is_active"] = True
-    changed = {name for name, value in target.items() if user.fields[name] != value}
-    to_add = profile.groups - set(groups)
-    to_remove = allowed_groups(groups, ctx.policy) - profile.groups
+        changes["is_active"] = True
+    to_add, to_remove = group_changes(groups, profile.groups, ctx.policy)
     plan.add += [(user.user_id, name) for name in sorted(to_add)]
     plan.remove += [groups[name] for name in sorted(to_remove)]
-    if changed:
-        plan.users.append(get_user_model()(pk=user.user_id, **target))
-        plan.user_fields |= changed
-    label = f"{user.username} (sub={record.subject})"
+    if changes:
+        plan.users.append(get_user_model()(pk=user.user_id, **{**user.fields, **changes}))
+        plan.user_fields |= changes.keys()
+    what = sorted(changes) + [f"+{g}" for g in sorted(to_add)]
+    what += [f"-{g}" for g in sorted(to_remove)]
+    _note_known(plan, user, record.subject, profile, what, ctx)
+    if reactivate:
+        plan.count("reactivated", f"reactivate {user.username} (sub={record.subject})")
+    if ctx.manage_activation and not record.active and user.fields["is_active"]:
+        ctx.disabled_user_ids.add(user.user_id)
+
+
+def _note_known(
+    plan: BatchPlan,
+    user: Known,
+    subject: str,
+    profile: UserProfile,
+    what: list[str],
+    ctx: SyncContext,
+) -> None:
+    """Link, update or count as unchanged: the identity write and the report line."""
+    label = f"{user.username} (sub={subject})"
     if user.identity_id is None:
-        plan.new_identities.append(_identity(user, record.subject, profile, ctx))
+        plan.new_identities.append(_identity(user, subject, profile, ctx))
         plan.count("linked", f"link {label} by verified email")
-    elif changed or to_add or to_remove or user.identity_email != profile.email:
+    elif what or user.identity_email != profile.email:
         plan.identities.append(
             OIDCIdentity(pk=user.identity_id, email=profile.email, last_synced_at=ctx.now)
-        )
-        what = (
-            sorted(changed)
-            + [f"+{g}" for g in sorted(to_add)]
-            + [f"-{g}" for g in sorted(to_remove)]
         )
         plan.count("updated", f"update {label}: {', '.join(what) or 'email'}")
     else:
         plan.counts["unchanged"] += 1
-    if reactivate:
-        plan.count("reactivated", f"reactivate {label}")
-    if ctx.manage_activation and not record.active and user.fields["is_active"]:
-        ctx.disabled_user_ids.add(user.user_id)
 
 
 def _identity(user: Known, subject: str, profile: UserProfile, ctx: SyncContext) -> OIDCIdentity:

@@ -2,39 +2,54 @@
 
 A batch either lands whole or not at all, so a run killed half-way keeps every batch it
 committed and a re-run finds those users unchanged and goes on (the sync is idempotent).
+
+Sign-in goes on while a run writes: a first sign-in can create the identity (or take the
+username) of a user the plan was about to create, between the planning and the writing.
+The insert then fails on a unique constraint; ``batch_write`` rolls the batch back to its
+savepoint, plans it again (that user is now known) and writes it once more.
 """
 
 from __future__ import annotations
 
-import secrets
+import logging
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from ..identities import new_user
 from ..models import OIDCIdentity
 from .context import SyncContext
-from .plan import BatchPlan, NewUser
+from .plan import BatchPlan, batch_plan
+from .records import DirectoryUser
+
+logger = logging.getLogger(__name__)
 
 
-def _unusable_password() -> str:
-    """What ``set_unusable_password`` stores, without its slow per-character random string."""
-    return UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
+def batch_write(batch: list[DirectoryUser], plan: BatchPlan, ctx: SyncContext) -> BatchPlan:
+    """Write the batch's plan; on a conflict with a concurrent sign-in, re-plan and retry once.
 
-
-def _new_user(new: NewUser) -> object:
-    User = get_user_model()
-    user = User(**{User.USERNAME_FIELD: new.username}, **new.profile.user_fields())
-    user.password = _unusable_password()
-    return user
+    Returns the plan that was written, whose counts the report must use. A second conflict
+    in a row is not a race any more and goes up as the ``IntegrityError`` it is.
+    """
+    group_ids = dict(ctx.group_ids)
+    try:
+        plan_apply(plan, ctx)
+        return plan
+    except IntegrityError as exc:
+        logger.info("sync batch conflicted with a concurrent write (%s); planning it again", exc)
+    ctx.group_ids = group_ids  # groups created in the rolled-back savepoint are gone
+    ctx.assigned_usernames.clear()  # the batch's names: none of them was written
+    plan = batch_plan(batch, ctx)
+    plan_apply(plan, ctx)
+    return plan
 
 
 def plan_apply(plan: BatchPlan, ctx: SyncContext) -> None:
-    """Write one batch: new users and identities, changed users, group memberships."""
+    """Write one batch atomically: new users and identities, changed users, group memberships."""
     User = get_user_model()
     with transaction.atomic():
-        users = [_new_user(new) for new in plan.creates]
+        users = [new_user(new.profile, username=new.username) for new in plan.creates]
         User.objects.bulk_create(users)
         user_ids = {new.subject: user.pk for new, user in zip(plan.creates, users, strict=True)}
         identities = [
