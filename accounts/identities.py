@@ -16,9 +16,9 @@ from django.utils import timezone
 from .claims import ClaimPolicy, UserProfile, field_changes, group_changes, map_claims
 from .conf import oidc_settings
 from .errors import AccountError
+from .links import email_links
 from .models import OIDCIdentity
-from .sync.links import email_links
-from .sync.usernames import free_usernames
+from .usernames import free_usernames
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from ..claims import UserProfile, field_changes, group_changes, map_claims
+from ..links import email_links
 from ..models import OIDCIdentity
+from ..usernames import free_usernames
 from .context import SyncContext
-from .links import email_links
 from .records import DirectoryUser
-from .usernames import usernames_allocate
 
 # The user fields sync manages: those sign-in sets from the claims, and ``is_active``.
 PROFILE_FIELDS = tuple(UserProfile("", "", "", False, "", "").user_fields())
@@ -200,7 +200,7 @@ def _plan_new(
     plan: BatchPlan, new: list[tuple[DirectoryUser, UserProfile]], ctx: SyncContext
 ) -> None:
     """Users to create, each with a username free in the database and in this run."""
-    names = usernames_allocate(bases=[profile.username for _, profile in new], ctx=ctx)
+    names = free_usernames([profile.username for _, profile in new], ctx.assigned_usernames)
     for (record, profile), username in zip(new, names, strict=True):
         plan.creates.append(NewUser(subject=record.subject, profile=profile, username=username))
         plan.add += [(record.subject, name) for name in sorted(profile.groups)]

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models.functions import Lower
 
-from ..claims import UserProfile
+from .claims import UserProfile
 
 
 def linkable_email(profile: UserProfile) -> str:

@@ -15,9 +15,8 @@ from itertools import chain, islice
 
 from django.contrib.auth import get_user_model
 
-from ..claims import username_candidates
-from ..errors import AccountError
-from .context import SyncContext
+from .claims import username_candidates
+from .errors import AccountError
 
 SUFFIXES_PER_QUERY = 20  # the first window of suffixes; each later window is GROWTH times larger
 GROWTH = 5
@@ -75,8 +74,3 @@ def free_usernames(bases: Sequence[str], used: set[str]) -> list[str]:
     if clashing:
         chosen.update(_suffixed(clashing, taken, used))
     return [chosen[i] for i in range(len(bases))]
-
-
-def usernames_allocate(*, bases: list[str], ctx: SyncContext) -> list[str]:
-    """Return one free username per base, in order, and remember them in ``ctx``."""
-    return free_usernames(bases, ctx.assigned_usernames)
