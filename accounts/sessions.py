@@ -124,10 +124,11 @@ def _end_plain_sessions(user_ids: set[int]) -> int:
     from django.contrib.sessions.models import Session
 
     store_class = _session_store_class()
+    wanted = {str(pk) for pk in user_ids}  # the session stores the user id as a string
     ended = 0
-    for session in Session.objects.filter(expire_date__gt=datetime.now(tz=UTC)):
+    for session in Session.objects.filter(expire_date__gt=datetime.now(tz=UTC)).iterator():
         data = session.get_decoded()
-        if str(data.get("_auth_user_id")) in {str(pk) for pk in user_ids}:
+        if str(data.get("_auth_user_id")) in wanted:
             store_class(session_key=session.session_key).delete()
             ended += 1
     return ended
