@@ -9,7 +9,7 @@ from typing import Any
 from django.core.cache import cache
 
 from .conf import oidc_settings
-from .errors import ProviderError
+from .errors import ConfigurationError, ProviderError
 from .http import get_json
 
 logger = logging.getLogger(__name__)
@@ -37,12 +37,12 @@ def fetch_metadata(issuer: str) -> dict[str, Any]:
     """Fetch the discovery document and check that it names exactly our issuer."""
     document = get_json(discovery_url(issuer))
     if document.get("issuer") != issuer:
-        logger.warning(
-            "discovery issuer mismatch: configured=%s document=%s", issuer, document.get("issuer")
-        )
-        raise ProviderError(
+        raise ConfigurationError(
             "discovery_issuer_mismatch",
-            "The identity provider's configuration does not match this site's settings.",
+            "Sign-in is misconfigured: the identity provider's configuration does not match "
+            "this site's settings. Please tell the site's administrators.",
+            detail=f"the discovery document names issuer={str(document.get('issuer'))[:200]!r}, "
+            f"OIDC_OP_ISSUER is {issuer!r}: they must be exactly equal",
         )
     return document
 
@@ -58,9 +58,9 @@ def _document(issuer: str) -> dict[str, Any]:
         return entry["document"]
     try:
         document = fetch_metadata(issuer)
-    except ProviderError:
+    except ProviderError as exc:
         if entry:
-            logger.warning("discovery unavailable, using the cached document of %s", issuer)
+            logger.warning("discovery unavailable, using the cached document: %s", exc.detail)
             return entry["document"]
         raise
     entry = {"document": document, "fetched_at": time.time()}

@@ -6,17 +6,21 @@ from __future__ import annotations
 class OIDCError(Exception):
     """A rejected sign-in, token or provider answer.
 
-    ``code`` is stable and goes into logs and JSON; ``message`` is shown to the user.
-    Neither ever contains a token, a code or a secret.
+    ``code`` is stable and goes into logs and JSON; ``message`` is shown to the user;
+    ``detail`` goes into the one log line of the event only (which URL failed, which
+    setting to check). None of them ever contains a token, a code or a secret.
     """
 
     code = "oidc_error"
     message = "Sign-in failed."
     status = 400
 
-    def __init__(self, code: str | None = None, message: str | None = None) -> None:
+    def __init__(
+        self, code: str | None = None, message: str | None = None, *, detail: str = ""
+    ) -> None:
         self.code = code or self.code
         self.message = message or self.message
+        self.detail = detail
         super().__init__(f"{self.code}: {self.message}")
 
 
@@ -40,6 +44,21 @@ class ProviderError(OIDCError):
     code = "provider_error"
     message = "The identity provider could not be reached. Please try again in a moment."
     status = 502
+
+
+class ConfigurationError(ProviderError):
+    """The provider and this site's settings disagree: a wrong secret, another issuer.
+
+    A ``ProviderError`` so that a session is kept as while the provider is down, but named
+    apart: an operator must change a setting, waiting will not help.
+    """
+
+    code = "configuration_error"
+    message = (
+        "Sign-in is misconfigured: the identity provider and this site's settings do not "
+        "match. Please tell the site's administrators; trying again will not help."
+    )
+    status = 503
 
 
 class InvalidGrant(ProviderError):

@@ -10,7 +10,7 @@ from urllib.parse import quote_plus
 import requests
 
 from .conf import oidc_settings
-from .errors import InvalidGrant, ProviderError
+from .errors import ConfigurationError, InvalidGrant, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +23,22 @@ _session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
     """Send one request to the provider with the configured timeout; raise ProviderError.
 
-    Connection failures and 5xx answers become ``ProviderError``; the caller decides how to
-    read 4xx answers. The URL is logged, never a body or a header.
+    Connection failures and 5xx answers become ``ProviderError`` whose ``detail`` names the
+    URL (never a body or a header) for the caller's one log line; the caller decides how to
+    read 4xx answers.
     """
     kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
     kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
     try:
         response = _session.request(method, url, **kwargs)
     except requests.RequestException as exc:
-        logger.warning("provider request failed: %s %s (%s)", method, url, type(exc).__name__)
-        raise ProviderError("provider_unreachable") from exc
+        raise ProviderError(
+            "provider_unreachable", detail=f"{method} {url} failed: {type(exc).__name__}"
+        ) from exc
     if response.status_code >= 500:
-        logger.warning("provider error: %s %s answered %s", method, url, response.status_code)
-        raise ProviderError("provider_unavailable")
+        raise ProviderError(
+            "provider_unavailable", detail=f"{method} {url} answered {response.status_code}"
+        )
     return response
 
 
@@ -43,8 +46,9 @@ def get_json(url: str, **kwargs: Any) -> dict[str, Any]:
     """GET a JSON document from the provider."""
     response = provider_request("GET", url, **kwargs)
     if response.status_code != 200:
-        logger.warning("provider answered %s for %s", response.status_code, url)
-        raise ProviderError("provider_bad_response")
+        raise ProviderError(
+            "provider_bad_response", detail=f"GET {url} answered {response.status_code}"
+        )
     return _json_object(response, url)
 
 
@@ -69,15 +73,25 @@ def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
     if response.status_code == 200:
         return _json_object(response, url)
     error = _error_code(response)
-    logger.warning(
-        "token endpoint refused grant_type=%s: status=%s error=%s",
-        data.get("grant_type"),
-        response.status_code,
-        error,
-    )
     if error == "invalid_grant":
         raise InvalidGrant()
-    raise ProviderError("token_request_failed", "The identity provider refused the sign-in.")
+    answer = f"POST {url} answered {response.status_code} error={error}"
+    if error in CLIENT_ERRORS or response.status_code == 401:
+        raise ConfigurationError(
+            "invalid_client",
+            ConfigurationError.message,
+            detail=f"{answer}: the provider refused this site's client credentials, "
+            "check OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET",
+        )
+    raise ProviderError(
+        "token_request_failed",
+        "The identity provider refused the sign-in.",
+        detail=f"{answer} (grant_type={data.get('grant_type') or '-'})",
+    )
+
+
+# Errors that say this client is not what the provider has registered (RFC 6749 5.2).
+CLIENT_ERRORS = {"invalid_client", "unauthorized_client"}
 
 
 def _error_code(response: requests.Response) -> str:
@@ -93,8 +107,7 @@ def _json_object(response: requests.Response, url: str) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError as exc:
-        logger.warning("provider answered non-JSON for %s", url)
-        raise ProviderError("provider_bad_response") from exc
+        raise ProviderError("provider_bad_response", detail=f"{url} answered non-JSON") from exc
     if not isinstance(body, dict):
-        raise ProviderError("provider_bad_response")
+        raise ProviderError("provider_bad_response", detail=f"{url} answered a non-object")
     return body

@@ -1,16 +1,27 @@
 """The provider's signing keys, cached in Django's cache and rotated without a restart.
 
 The JWKS document is kept in the shared cache (Redis when ``CACHE_URL`` says so), so every
-process reuses one fetch. It is refreshed after ``OIDC_JWKS_CACHE_TTL``; a token signed with
-an unknown ``kid`` triggers one refetch, at most once per ``OIDC_JWKS_REFETCH_INTERVAL``;
-when the provider is down, the keys already cached keep working.
+process reuses one fetch. It is refreshed after ``OIDC_JWKS_CACHE_TTL``; when the provider is
+down, the keys already cached keep working.
+
+A token signed with an unknown ``kid`` may trigger a refetch, on one of two budgets:
+
+* a token the site fetched from the provider itself (an ID token from the token endpoint,
+  signed userinfo) always may: the provider has rotated its key. Concurrent refetches are
+  coalesced into one (a lock on the shared cache, and a waiter uses what the holder stored);
+* a token anybody can send (a logout token, a bearer token) refetches at most once per
+  ``kid`` and at most once overall per ``OIDC_JWKS_REFETCH_INTERVAL``, on counters of its
+  own, so random ``kid`` values can neither hammer the provider nor block sign-in.
+
 josepy parses the keys; PyJWT (in ``tokens.py``) checks the signatures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -22,6 +33,7 @@ from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import ProviderError, TokenError
 from .http import get_json
+from .locks import LockTimeout, cache_lock
 
 logger = logging.getLogger(__name__)
 
@@ -50,23 +62,53 @@ def _fetch(uri: str) -> dict[str, Any]:
     return entry
 
 
-def _load(uri: str, *, force: bool = False) -> list[dict[str, Any]]:
-    entry = cache.get(_cache_key(uri))
-    fresh = entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_JWKS_CACHE_TTL
-    if entry and fresh and not force:
+def _cached(uri: str) -> dict[str, Any] | None:
+    return cache.get(_cache_key(uri))
+
+
+def _load(uri: str) -> list[dict[str, Any]]:
+    """The cached keys while fresh, else fetched again (stale keys while unreachable)."""
+    entry = _cached(uri)
+    if entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_JWKS_CACHE_TTL:
         return entry["keys"]
     try:
         return _fetch(uri)["keys"]
-    except ProviderError:
+    except ProviderError as exc:
         if entry:
-            logger.warning("JWKS endpoint unavailable, using cached keys from %s", uri)
+            logger.warning("JWKS endpoint unavailable, using cached keys: %s", exc.detail)
             return entry["keys"]
         raise
 
 
-def _may_refetch(uri: str) -> bool:
-    """Allow one forced refetch per interval, across every process sharing the cache."""
-    return cache.add(f"oidc:jwks:refetch:{uri}", 1, oidc_settings.OIDC_JWKS_REFETCH_INTERVAL)
+# Coalesces the refetches of one process when the cache is local to it.
+_refetch_lock = threading.Lock()
+
+
+def _refetch(uri: str, *, asked_at: float) -> list[dict[str, Any]]:
+    """Fetch the keys again unless somebody did since ``asked_at``; one fetch at a time."""
+    wait = 2 * oidc_settings.OIDC_TIMEOUT
+    try:
+        with _refetch_lock, cache_lock(f"oidc:jwks:fetching:{uri}", ttl=wait + 5, wait=wait):
+            if not _not_fetched_since(uri, asked_at):
+                return _cached(uri)["keys"]  # a concurrent caller fetched them for us
+            return _fetch(uri)["keys"]
+    except LockTimeout:
+        entry = _cached(uri)
+        return entry["keys"] if entry else []
+
+
+def _not_fetched_since(uri: str, moment: float) -> bool:
+    entry = _cached(uri)
+    return not entry or entry["fetched_at"] < moment
+
+
+def _outsider_may_refetch(uri: str, kid: str | None) -> bool:
+    """The budget of tokens anybody can send: once per ``kid`` and once overall per interval."""
+    interval = oidc_settings.OIDC_JWKS_REFETCH_INTERVAL
+    marker = hashlib.sha256(str(kid).encode()).hexdigest()[:32]
+    if not cache.add(f"oidc:jwks:outsider-kid:{uri}:{marker}", 1, interval):
+        return False
+    return cache.add(f"oidc:jwks:outsider:{uri}", 1, interval)
 
 
 def _fits(jwk: dict[str, Any], alg: str) -> bool:
@@ -105,13 +147,36 @@ def public_key(jwk: dict[str, Any]) -> Any:
     return key
 
 
-def signing_key(alg: str, kid: str | None) -> Any:
-    """Return the public key that should have signed a token with this header."""
+def signing_key(alg: str, kid: str | None, *, from_provider: bool) -> Any:
+    """Return the public key that should have signed a token with this header.
+
+    ``from_provider``: the site fetched this token from the provider itself, so an unknown
+    ``kid`` means a rotated key; otherwise the token came from outside and refetches on the
+    outsiders' budget.
+    """
+    asked_at = time.time()
     uri = endpoint("jwks_uri")
     jwk = _select(_load(uri), alg, kid)
-    if jwk is None and _may_refetch(uri):
-        logger.info("no JWKS key for kid=%s alg=%s, refetching", kid, alg)
-        jwk = _select(_load(uri, force=True), alg, kid)
+    if jwk is None:
+        if from_provider:
+            logger.info("no JWKS key for kid=%.40r alg=%s, refetching", kid, alg)
+            try:
+                jwk = _select(_refetch(uri, asked_at=asked_at), alg, kid)
+            except ProviderError as exc:
+                raise ProviderError(
+                    "jwks_unavailable",
+                    "The identity provider signed in with a new key that this site could not "
+                    "fetch yet. Please try again in a moment.",
+                    detail=f"unknown kid={str(kid)[:40]!r}, refetch failed: {exc.detail}",
+                ) from exc
+        elif _not_fetched_since(uri, asked_at) and _outsider_may_refetch(uri, kid):
+            logger.info(
+                "no JWKS key for kid=%.40r alg=%s, refetching (token from outside)", kid, alg
+            )
+            try:
+                jwk = _select(_fetch(uri)["keys"], alg, kid)
+            except ProviderError:
+                jwk = None
     if jwk is None:
         raise TokenError("unknown_key", "The sign-in token was signed with an unknown key.")
     return public_key(jwk)

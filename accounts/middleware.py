@@ -9,6 +9,7 @@ top-level GET without a refresh token is sent to the provider for silent sign-in
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -24,6 +25,8 @@ from .errors import OIDCError
 from .flows import authorization_url
 from .refresh import Outcome, refresh_session
 from .views.errors import wants_json
+
+logger = logging.getLogger(__name__)
 
 MESSAGES = {
     Outcome.ENDED: "Your session has ended at your identity provider. Please sign in again.",
@@ -53,10 +56,14 @@ class OIDCSessionMiddleware:
         now = time.time()
         if sessions.session_lifetime_exceeded(session, oidc_settings.OIDC_SESSION_MAX_AGE, now):
             return self.end(request, "max_age")
-        expires_at = session[sessions.SESSION_EXPIRES_AT]
-        if expires_at is None or expires_at - oidc_settings.OIDC_REFRESH_LEEWAY > now:
+        if not sessions.refresh_due(
+            session[sessions.SESSION_EXPIRES_AT],
+            session.get(sessions.SESSION_LIFETIME),
+            oidc_settings.OIDC_REFRESH_LEEWAY,
+            now,
+        ):
             return None  # the fast path
-        outcome = refresh_session(request)
+        outcome = refresh_session(request, started=now)
         if outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN, Outcome.BUSY):
             return None
         if outcome is Outcome.NO_REFRESH_TOKEN:
@@ -65,7 +72,12 @@ class OIDCSessionMiddleware:
                     url = authorization_url(
                         request, next_url=request.get_full_path(), prompt="none"
                     )
-                except OIDCError:
+                except OIDCError as exc:
+                    logger.warning(
+                        "silent re-authentication could not start: reason=%s%s",
+                        exc.code,
+                        f" ({exc.detail})" if exc.detail else "",
+                    )
                     return None  # discovery unavailable: keep for now, as above
                 return HttpResponseRedirect(url)
             return unauthorized(request, outcome)  # the session stays for the next navigation

@@ -1,9 +1,13 @@
 """Refresh a session's tokens with the refresh_token grant, once, under a lock.
 
 Providers that rotate refresh tokens revoke the whole grant when one is used twice, so
-parallel requests of one session must not both refresh. The first takes a lock (on the
-shared cache when there is one, else on the session's database row), refreshes and stores
-the rotated tokens; the others wait, then find the tokens fresh and use them.
+parallel requests of one session must not both refresh. The first takes a lock that holds
+across processes (the shared cache when there is one; else a file lock on SQLite, a row
+lock on other databases), refreshes and stores the rotated tokens; the others wait, then
+use what it stored. A token is refreshed at most once per lifetime: the leeway is bounded
+by the token's own lifetime, and a token refreshed since the request began is never
+refreshed again. The rotated tokens are stored with retries: a spent grant is never lost
+to a busy database.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
-from django.db import connection, transaction
+from django.core.cache import cache
+from django.db import OperationalError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -24,7 +29,7 @@ from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import InvalidGrant, ProviderError, TokenError
 from .http import token_request
-from .locks import LockTimeout, cache_is_shared, cache_lock
+from .locks import LockTimeout, cache_is_shared, cache_lock, file_lock
 from .models import OIDCSession
 from .tokens import validate_refreshed_id_token
 
@@ -32,6 +37,8 @@ logger = logging.getLogger("accounts.refresh")
 
 # While the provider is unreachable, retry at most this often (seconds).
 RETRY_INTERVAL = 15
+# A write of rotated tokens that meets a busy database is tried this many times.
+STORE_ATTEMPTS = 5
 
 
 class Outcome(enum.Enum):
@@ -43,61 +50,77 @@ class Outcome(enum.Enum):
     ENDED = "ended"  # invalid_grant, grace period over, invalid token, or row gone
 
 
-# SQLite has one writer at a time anyway: one process-wide lock serialises refreshes.
-_sqlite_lock = threading.Lock()
-
-
 @contextlib.contextmanager
 def session_lock(session_key: str) -> Iterator[None]:
     """Hold a lock for this session across processes while refreshing.
 
-    On a shared cache the lock outlives the longest refresh (a few provider calls, each
-    bounded by ``OIDC_TIMEOUT``), so it cannot lapse while its holder still works; a waiter
-    gives up after ``OIDC_REFRESH_LOCK_TIMEOUT`` with ``LockTimeout`` rather than refresh
-    unlocked. Without a shared cache: a row lock, or a process lock on SQLite.
+    The lock outlives the longest refresh (a few provider calls, each bounded by
+    ``OIDC_TIMEOUT``), so it cannot lapse while its holder still works; a waiter gives up
+    after ``OIDC_REFRESH_LOCK_TIMEOUT`` with ``LockTimeout`` rather than refresh unlocked.
     """
+    wait = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
     if cache_is_shared():
         ttl = 4 * oidc_settings.OIDC_TIMEOUT + 5
-        wait = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
         with cache_lock(f"oidc:refresh-lock:{session_key}", ttl=ttl, wait=wait):
             yield
-        return
-    if connection.features.has_select_for_update:
+    elif connection.vendor == "sqlite":
+        # No transaction is held while the provider answers: other writers go on.
+        with file_lock(str(connection.settings_dict["NAME"]), session_key, wait=wait):
+            yield
+    else:
         with transaction.atomic():
             list(OIDCSession.objects.select_for_update().filter(session_key=session_key))
             yield
-        return
-    with _sqlite_lock, transaction.atomic():
-        yield
 
 
 def _expiry(row: OIDCSession) -> float | None:
     return row.access_expires_at.timestamp() if row.access_expires_at else None
 
 
-def _remember_expiry(request: HttpRequest, expires_at: float | None) -> None:
-    request.session[sessions.SESSION_EXPIRES_AT] = expires_at
+def _lifetime(row: OIDCSession) -> float | None:
+    """How long the row's access token was issued for."""
+    expires = _expiry(row)
+    issued = row.refreshed_at or row.created_at
+    return None if expires is None or issued is None else expires - issued.timestamp()
 
 
-def refresh_session(request: HttpRequest) -> Outcome:
-    """Make this session's access token fresh, or say why it cannot be."""
+def _remember(request: HttpRequest, row: OIDCSession) -> None:
+    sessions.remember_expiry(request, _expiry(row), _lifetime(row))
+
+
+def _attempt_key(session_key: str) -> str:
+    return f"oidc:refresh-attempt:{session_key}"
+
+
+def refresh_session(request: HttpRequest, *, started: float | None = None) -> Outcome:
+    """Make this session's access token fresh, or say why it cannot be.
+
+    ``started``: when the request began; tokens refreshed since then are used as they are.
+    """
     key = request.session.session_key
+    started = time.time() if started is None else started
     try:
         with session_lock(key):
-            return _refresh_locked(request, key)
+            return _refresh_locked(request, key, started)
     except LockTimeout:
         logger.warning("refresh lock busy past its wait: the request goes on unrefreshed")
         return Outcome.BUSY
 
 
-def _refresh_locked(request: HttpRequest, key: str) -> Outcome:
+def _refresh_locked(request: HttpRequest, key: str, started: float) -> Outcome:
     row = OIDCSession.objects.filter(session_key=key).first()
     if row is None:
         return Outcome.ENDED
-    expires = _expiry(row)
-    if expires is not None and expires - oidc_settings.OIDC_REFRESH_LEEWAY > time.time():
-        _remember_expiry(request, expires)  # a parallel request refreshed already
+    if row.refreshed_at is not None and row.refreshed_at.timestamp() >= started:
+        _remember(request, row)  # the request we waited for refreshed: use what it stored
         return Outcome.FRESH
+    leeway = oidc_settings.OIDC_REFRESH_LEEWAY
+    if not sessions.refresh_due(_expiry(row), _lifetime(row), leeway, time.time()):
+        _remember(request, row)
+        return Outcome.FRESH
+    attempted = cache.get(_attempt_key(key))
+    if attempted is not None and attempted >= started:
+        return Outcome.PROVIDER_DOWN  # the request we waited for found the provider down
     if not row.refresh_token:
         return Outcome.NO_REFRESH_TOKEN
     return _refresh_row(request, row)
@@ -123,26 +146,40 @@ def _refresh_row(request: HttpRequest, row: OIDCSession) -> Outcome:
     except ProviderError as exc:
         return _provider_down(request, row, exc)
     _store(row, tokens, claims)
-    _remember_expiry(request, _expiry(row))
+    _remember(request, row)
     logger.info("refreshed tokens: iss=%s sub=%s", row.issuer, row.subject)
     return Outcome.REFRESHED
 
 
 def _provider_down(request: HttpRequest, row: OIDCSession, exc: ProviderError) -> Outcome:
+    cache.set(_attempt_key(row.session_key), time.time(), RETRY_INTERVAL)
     if row.provider_unreachable_since is None:
         row.provider_unreachable_since = timezone.now()
-        row.save(update_fields=["provider_unreachable_since"])
+        _save(row, ["provider_unreachable_since"])
+    detail = f" ({exc.detail})" if exc.detail else ""
     if sessions.grace_exceeded(row, oidc_settings.OIDC_REFRESH_GRACE):
-        logger.warning("provider down past grace: iss=%s sub=%s", row.issuer, row.subject)
+        logger.warning(
+            "refresh failed past the grace period, session ended: reason=%s iss=%s sub=%s%s",
+            exc.code,
+            row.issuer,
+            row.subject,
+            detail,
+        )
         sessions.end_sessions([row])
         return Outcome.ENDED
-    logger.warning("provider down, session kept: reason=%s sub=%s", exc.code, row.subject)
+    logger.warning(
+        "refresh failed, session kept: reason=%s iss=%s sub=%s%s",
+        exc.code,
+        row.issuer,
+        row.subject,
+        detail,
+    )
     # Ask again in a little while rather than on every request.
-    _remember_expiry(request, time.time() + oidc_settings.OIDC_REFRESH_LEEWAY + RETRY_INTERVAL)
+    sessions.remember_expiry(request, time.time() + RETRY_INTERVAL, 0)
     return Outcome.PROVIDER_DOWN
 
 
-def _store(row: OIDCSession, tokens: dict, claims: dict | None) -> None:
+def _store(row: OIDCSession, tokens: dict[str, Any], claims: dict[str, Any] | None) -> None:
     row.access_token = tokens.get("access_token") or ""
     row.refresh_token = tokens.get("refresh_token") or row.refresh_token  # rotated or kept
     if claims is not None:
@@ -151,4 +188,27 @@ def _store(row: OIDCSession, tokens: dict, claims: dict | None) -> None:
     row.access_expires_at = sessions.expiry_from(tokens, claims)
     row.refreshed_at = timezone.now()
     row.provider_unreachable_since = None
-    row.save()
+    _save(row)
+
+
+def _save(row: OIDCSession, fields: list[str] | None = None) -> None:
+    """Save the row, waiting out a busy database: the grant behind it is already spent.
+
+    Each attempt is its own savepoint, so a failed one leaves an enclosing transaction
+    (the row lock on PostgreSQL) usable for the next.
+    """
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                row.save(update_fields=fields)
+            return
+        except OperationalError as exc:
+            if attempt == STORE_ATTEMPTS:
+                logger.error(
+                    "rotated tokens could not be stored after %d attempts: sub=%s (%s)",
+                    attempt,
+                    row.subject,
+                    type(exc).__name__,
+                )
+                return
+            time.sleep(0.1 * attempt)

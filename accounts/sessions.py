@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Keys in request.session: a copy of what the middleware needs on the fast path, so that a
 # request with a valid access token makes no query beyond Django's own session and user.
 SESSION_EXPIRES_AT = "oidc_access_expires_at"
+SESSION_LIFETIME = "oidc_access_lifetime"  # seconds the access token was issued for
 SESSION_STARTED_AT = "oidc_started_at"
 
 
@@ -53,6 +54,32 @@ def expiry_from(tokens: dict[str, Any], claims: dict[str, Any] | None = None) ->
     return timestamp_to_datetime(now + DEFAULT_ACCESS_LIFETIME, now)
 
 
+def refresh_leeway(lifetime: float | None, leeway: float) -> float:
+    """How long before expiry to refresh: ``leeway``, but at most half the token's lifetime.
+
+    A token that lives 2 s (or 60 s) would otherwise be "about to expire" the moment it is
+    issued, and every request would refresh it.
+    """
+    if lifetime is None:
+        return leeway
+    return min(leeway, max(float(lifetime), 0.0) / 2)
+
+
+def refresh_due(
+    expires_at: float | None, lifetime: float | None, leeway: float, now: float
+) -> bool:
+    """Whether an access token expiring at ``expires_at`` should be refreshed at ``now``."""
+    if expires_at is None:
+        return False
+    return expires_at - refresh_leeway(lifetime, leeway) <= now
+
+
+def remember_expiry(request: HttpRequest, expires_at: float | None, lifetime: float | None) -> None:
+    """Copy the access token's expiry into the session, for the middleware's fast path."""
+    request.session[SESSION_EXPIRES_AT] = expires_at
+    request.session[SESSION_LIFETIME] = lifetime
+
+
 def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tokens: dict) -> None:
     """Record the tokens of a fresh sign-in against the (already rotated) session key."""
     if request.session.session_key is None:
@@ -73,7 +100,7 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
             "provider_unreachable_since": None,
         },
     )
-    request.session[SESSION_EXPIRES_AT] = expires_at.timestamp()
+    remember_expiry(request, expires_at.timestamp(), expires_at.timestamp() - time.time())
     request.session[SESSION_STARTED_AT] = time.time()
 
 

@@ -56,11 +56,12 @@ def _header(token: str) -> dict[str, Any]:
     return header
 
 
-def verification_key(header: dict[str, Any]) -> Any:
+def verification_key(header: dict[str, Any], *, from_provider: bool) -> Any:
     """Pick the key for the token's algorithm, refusing anything not on the allow-list.
 
     ``none`` is never accepted; an HMAC algorithm only when listed and then keyed with the
-    client secret (OIDC Core 10.1); everything else comes from the JWKS.
+    client secret (OIDC Core 10.1); everything else comes from the JWKS, whose refetch
+    budget depends on where the token came from (see ``jwks.signing_key``).
     """
     alg = header["alg"]
     if alg == "none" or alg not in oidc_settings.OIDC_RP_SIGN_ALGO:
@@ -71,7 +72,7 @@ def verification_key(header: dict[str, Any]) -> Any:
             raise _fail("alg_not_allowed")
         return secret.encode()
     kid = header.get("kid")
-    return jwks.signing_key(alg, kid if isinstance(kid, str) else None)
+    return jwks.signing_key(alg, kid if isinstance(kid, str) else None, from_provider=from_provider)
 
 
 _PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
@@ -85,16 +86,24 @@ _PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
 ]
 
 
-def decode(token: str, *, require: list[str], iss_aud_optional: bool = False) -> dict[str, Any]:
-    """Verify signature, ``iss``, ``aud`` and times of a JWT from the provider.
+def decode(
+    token: str,
+    *,
+    require: list[str],
+    from_provider: bool,
+    iss_aud_optional: bool = False,
+) -> dict[str, Any]:
+    """Verify signature, ``iss``, ``aud`` and times of a JWT signed by the provider.
 
+    ``from_provider``: the site fetched the token from the provider itself (token endpoint,
+    userinfo), as opposed to a token anybody can send (a logout token).
     ``iss_aud_optional``: check ``iss`` and ``aud`` only when present (signed userinfo,
     OIDC Core 5.3.2, where they are SHOULD, not MUST).
     """
     if not isinstance(token, str) or not token:
         raise _fail("malformed")
     header = _header(token)
-    key = verification_key(header)
+    key = verification_key(header, from_provider=from_provider)
     # Which optional claims the token carries (an unreadable one is fully checked, and fails).
     present = unverified_claims(token).keys() if iss_aud_optional else {"aud", "iss"}
     leeway = oidc_settings.OIDC_CLOCK_LEEWAY
@@ -156,7 +165,7 @@ def _check_azp(claims: dict[str, Any]) -> None:
 
 def validate_id_token(token: str, *, nonce: str | None) -> dict[str, Any]:
     """Validate an ID token from the authorization-code exchange (OIDC Core 3.1.3.7)."""
-    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"])
+    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True)
     if not claims["sub"]:
         raise _fail("missing_claim")
     if nonce is not None:
@@ -168,7 +177,7 @@ def validate_id_token(token: str, *, nonce: str | None) -> dict[str, Any]:
 
 def validate_refreshed_id_token(token: str, *, previous: dict[str, Any]) -> dict[str, Any]:
     """Validate an ID token from a refresh grant (OIDC Core 12.2): same iss, sub and aud."""
-    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"])
+    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True)
     if claims["sub"] != previous.get("sub"):
         raise _fail("sub_mismatch")
     return claims
@@ -176,7 +185,7 @@ def validate_refreshed_id_token(token: str, *, previous: dict[str, Any]) -> dict
 
 def validate_signed_userinfo(token: str, *, sub: str) -> dict[str, Any]:
     """Validate a userinfo answer sent as a JWT (OIDC Core 5.3.2)."""
-    claims = decode(token, require=["sub"], iss_aud_optional=True)
+    claims = decode(token, require=["sub"], from_provider=True, iss_aud_optional=True)
     if claims["sub"] != sub:
         raise _fail("sub_mismatch")
     return claims
@@ -184,7 +193,7 @@ def validate_signed_userinfo(token: str, *, sub: str) -> dict[str, Any]:
 
 def validate_logout_token(token: str) -> dict[str, Any]:
     """Validate a back-channel logout token (Back-Channel Logout 1.0, section 2.6)."""
-    claims = decode(token, require=["iss", "aud", "iat", "jti"])
+    claims = decode(token, require=["iss", "aud", "iat", "jti"], from_provider=False)
     events = claims.get("events")
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
         raise _fail("missing_event")

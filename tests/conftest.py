@@ -34,6 +34,7 @@ def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
             "PASSWORD": "",
             "HOST": "127.0.0.1",
             "PORT": str(cluster.port),
+            "OPTIONS": {},  # the SQLite options of project.settings do not apply
         }
     )
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = "test_site"

@@ -45,12 +45,14 @@ def signed_in_session(
     refresh_token: str = "rt-1",
     id_token: str = "",
     expires_in: float | None = 300,
+    lifetime: float = 300,
     started_ago: float = 0,
 ) -> OIDCSession:
     """Sign ``client`` in and give its session OIDC state; return the row.
 
     ``expires_in`` is seconds from now until the access token expires (negative: expired;
-    None: the provider did not say); ``started_ago`` backdates the sign-in.
+    None: the provider did not say); ``lifetime`` is how long the token was issued for (it
+    was issued ``lifetime - expires_in`` seconds ago); ``started_ago`` backdates the sign-in.
     """
     user = oidc_user(issuer=issuer, subject=subject, username=username)
     client.force_login(user, backend=BACKEND)
@@ -68,7 +70,13 @@ def signed_in_session(
         refresh_token=refresh_token,
         access_expires_at=None if expires_at is None else datetime.fromtimestamp(expires_at, UTC),
     )
+    issued_ago = 0 if expires_in is None else max(lifetime - expires_in, 0)
+    OIDCSession.objects.filter(pk=row.pk).update(
+        created_at=datetime.fromtimestamp(now - issued_ago, UTC)
+    )
+    row.refresh_from_db()
     session[sessions.SESSION_EXPIRES_AT] = expires_at
+    session[sessions.SESSION_LIFETIME] = None if expires_in is None else lifetime
     session[sessions.SESSION_STARTED_AT] = now - started_ago
     session.save()
     return row

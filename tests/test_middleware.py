@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts import checks as account_checks
 from accounts import sessions
 from accounts.models import OIDCSession
-from accounts.refresh import session_lock
+from accounts.refresh import RETRY_INTERVAL, session_lock
 from tests.session_support import ago, is_signed_in, signed_in_session
 from tests.support.devidp import free_port
 
@@ -228,8 +228,17 @@ def test_provider_down_within_grace_serves_the_request_and_keeps_the_session(
     assert row is not None
     assert row.refresh_token == "rt-1"
     assert timezone.now() - row.provider_unreachable_since < timedelta(seconds=30)
-    # The retry is postponed: the next request does not wait for the provider again.
-    assert client.session[sessions.SESSION_EXPIRES_AT] > time.time() + 60
+    # The retry is postponed: the next requests do not wait for the provider again.
+    due = [
+        sessions.refresh_due(
+            client.session[sessions.SESSION_EXPIRES_AT],
+            client.session[sessions.SESSION_LIFETIME],
+            settings.OIDC_REFRESH_LEEWAY,
+            moment,
+        )
+        for moment in (time.time(), time.time() + RETRY_INTERVAL + 1)
+    ]
+    assert due == [False, True]
     assert client.get("/api/me/").status_code == 200
 
 

@@ -209,7 +209,7 @@ def test_refused_client_credentials_grant_fails(discovering_op):
 
     output, _ = failing("--client-credentials")
 
-    assert "grant refused (token_request_failed)" in line(output, "client credentials")
+    assert "grant refused (invalid_client)" in line(output, "client credentials")
 
 
 def test_client_credentials_answer_without_a_token_fails(discovering_op):

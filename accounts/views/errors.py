@@ -16,6 +16,7 @@ logger = logging.getLogger("accounts.signin")
 TITLES = {
     "invalid_state": "This sign-in link is no longer valid",
     "provider_error": "The identity provider is unavailable",
+    "configuration_error": "Sign-in is misconfigured",
     "account_error": "Your account cannot sign in",
     "access_denied": "Sign-in was cancelled",
 }
@@ -48,18 +49,27 @@ def error_response(
 ) -> HttpResponse:
     """Log the reason with iss and sub (never a token or code) and answer in words."""
     logger.warning(
-        "%s: reason=%s iss=%s sub=%s", event, loggable(error.code), loggable(iss), loggable(sub)
+        "%s: reason=%s iss=%s sub=%s%s",
+        event,
+        loggable(error.code),
+        loggable(iss),
+        loggable(sub),
+        f" ({error.detail})" if error.detail else "",
     )
     sign_in = reverse("oidc_authentication_init")
     if wants_json(request):
-        return JsonResponse(
+        response = JsonResponse(
             {"error": error.code, "message": error.message, "sign_in_url": sign_in},
             status=error.status,
         )
-    title = TITLES.get(error.code) or TITLES.get(type(error).code, "Sign-in failed")
-    return render(
-        request,
-        "accounts/error.html",
-        {"title": title, "message": error.message, "code": error.code, "sign_in_url": sign_in},
-        status=error.status,
-    )
+    else:
+        title = TITLES.get(error.code) or TITLES.get(type(error).code, "Sign-in failed")
+        response = render(
+            request,
+            "accounts/error.html",
+            {"title": title, "message": error.message, "code": error.code, "sign_in_url": sign_in},
+            status=error.status,
+        )
+    # Logged above, once: Django's request logger would add a second line for a 5xx page.
+    response._has_been_logged = True
+    return response

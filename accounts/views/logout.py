@@ -89,7 +89,11 @@ def backchannel_logout(request: HttpRequest) -> HttpResponse:
     try:
         ended = accept_logout_token(request.POST.get("logout_token", ""))
     except OIDCError as exc:
-        logger.warning("back-channel logout rejected: reason=%s", exc.code)
+        logger.warning(
+            "back-channel logout rejected: reason=%s%s",
+            exc.code,
+            f" ({exc.detail})" if exc.detail else "",
+        )
         response = JsonResponse(
             {"error": "invalid_request", "error_description": exc.message}, status=400
         )

@@ -67,6 +67,7 @@ class FakeOP:
     userinfo_answer: Callable[[dict[str, str]], Answer] | None = None
     introspection_answer: dict[str, Any] | None = None
     jwks_down: bool = False
+    jwks_delay: float = 0.0  # seconds the JWKS endpoint takes to answer
     discovery_down: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
@@ -82,6 +83,7 @@ class FakeOP:
         self.userinfo_answer = None
         self.introspection_answer = None
         self.jwks_down = False
+        self.jwks_delay = 0.0
         self.discovery_down = False
         self.requests.clear()
         self.forms.clear()
@@ -178,6 +180,7 @@ class FakeOP:
                 return 503, {"error": "unavailable"}, "application/json"
             return 200, self.metadata(), "application/json"
         if path == "/jwks":
+            time.sleep(self.jwks_delay)
             if self.jwks_down:
                 return 503, {"error": "unavailable"}, "application/json"
             return 200, {"keys": [k.public_jwk() for k in self.keys]}, "application/json"
