@@ -62,6 +62,9 @@ const CONFIG = {
   accessTokenTtl: envInt('DEVIDP_ACCESS_TOKEN_TTL', 300),
   idTokenTtl: envInt('DEVIDP_ID_TOKEN_TTL', 3600),
   refreshTokenTtl: 24 * 60 * 60,
+  // "0": refresh tokens are not rotated (reusable until they expire), as at providers
+  // without rotation; the default rotates them and revokes the grant on reuse.
+  rotateRefreshTokens: process.env.DEVIDP_ROTATE_REFRESH_TOKENS !== '0',
   usersFile: envPath('DEVIDP_USERS_FILE', path.join(HERE, 'users.json')),
   keysFile: envPath('DEVIDP_KEYS_FILE', path.join(HERE, '.keys.json')),
   // "0" turns off the auto-submit script on the logout confirmation page
@@ -389,7 +392,7 @@ function buildConfiguration(keys) {
       && source.kind === 'AuthorizationCode',
     // ... rotated on every use. A consumed token presented again is rejected
     // with invalid_grant and the whole grant is revoked (library behaviour).
-    rotateRefreshToken: () => true,
+    rotateRefreshToken: () => CONFIG.rotateRefreshTokens,
     ttl: {
       AccessToken: CONFIG.accessTokenTtl,
       ClientCredentials: CONFIG.accessTokenTtl,

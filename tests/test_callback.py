@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import logging
 import socket
 import time
 
@@ -16,7 +17,7 @@ from django.test import Client
 
 from accounts.models import OIDCIdentity, OIDCSession
 from tests.signin_support import callback_url, finish, sign_in, signed_in, start
-from tests.support.fakeop import CLIENT_ID, basic_auth_header
+from tests.support.fakeop import CLIENT_ID, CLIENT_SECRET, basic_auth_header
 
 pytestmark = pytest.mark.django_db
 
@@ -451,3 +452,21 @@ def test_api_me_with_an_unknown_bearer_token_is_401_json(client, op):
     body = response.json()
     assert body["error"] == "invalid_token"
     assert body["message"]
+
+
+def test_token_endpoint_refusing_the_client_is_a_configuration_error_not_an_outage(
+    client, op, caplog
+):
+    state, _, _ = start(client)
+    op.token_answer = lambda form: (401, {"error": "invalid_client"}, "application/json")
+    response = client.get(callback_url(state, op=op))
+    assert response.status_code == 503
+    page = html.unescape(response.content.decode())
+    assert "Sign-in is misconfigured" in page
+    assert "could not be reached" not in page
+    assert "_auth_user_id" not in client.session
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1, lines  # one line for the event, not one per layer
+    assert "reason=invalid_client" in lines[0]
+    assert "check OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET" in lines[0]
+    assert CLIENT_SECRET not in lines[0]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,11 +21,11 @@ from accounts.models import OIDCSession
 from accounts.refresh import RETRY_INTERVAL, session_lock
 from tests.session_support import ago, is_signed_in, signed_in_session
 from tests.support.devidp import free_port
+from tests.support.redis import start_redis
 
 MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
 XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 JSON = {"HTTP_ACCEPT": "application/json"}
-REDIS_SERVER = "/usr/bin/redis-server"
 
 
 def sign_in(client, op, **kwargs) -> OIDCSession:
@@ -381,47 +379,9 @@ def test_within_the_maximum_session_age_nothing_happens(client, op, settings):
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A throwaway redis-server on loopback, without persistence."""
-    if not shutil.which(REDIS_SERVER):
-        pytest.fail(
-            f"{REDIS_SERVER} is missing: install Debian's redis-server package "
-            "(CI has it) to run the shared-cache lock test"
-        )
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    client.close()
-    process.terminate()
-    process.wait(timeout=5)
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture
