@@ -6,10 +6,14 @@ cached costs exactly one token request and one userinfo request.
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
+import jwt
 import pytest
 
+from tests.support.fakeop import SigningKey
 from tests.support.signin import login_form_action, new_session, sign_in_with_requests
 
 pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]
@@ -95,3 +99,31 @@ def test_steady_state_sign_in_costs_one_token_and_one_userinfo_request(idp_site,
         "jwks": 0,
         "discovery": 0,
     }
+
+
+def test_random_kid_logout_tokens_cannot_keep_a_rotated_key_out(idp_site, live_server):
+    """50 forged logout tokens with random kids, then a key rotation: sign-in still works."""
+    sign_in_with_requests(live_server.url, "alice")
+    forger = SigningKey.rsa()
+    http = new_session()
+    answers = []
+    for _ in range(50):
+        claims = {
+            "iss": idp_site.issuer,
+            "aud": idp_site.client_id,
+            "iat": int(time.time()),
+            "jti": uuid.uuid4().hex,
+            "sub": "c51f0e28-7b3d-4a96-b2e4-9d8a6f1c3b03",
+            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+        }
+        token = jwt.encode(claims, forger.private, "RS256", headers={"kid": uuid.uuid4().hex})
+        url = f"{live_server.url}/oidc/backchannel-logout/"
+        answers.append(http.post(url, data={"logout_token": token}, timeout=10).status_code)
+    assert answers == [400] * 50
+    assert counters(idp_site)["jwks"] <= 2  # the first sign-in's fetch and at most one refetch
+
+    idp_site.rotate_keys()
+    before = counters(idp_site)
+    session = sign_in_with_requests(live_server.url, "staff")
+    assert session.get(f"{live_server.url}/api/me/", timeout=10).json()["username"] == "staff"
+    assert delta(before, counters(idp_site))["jwks"] == 1

@@ -126,3 +126,33 @@ def test_healthz_answers_503_when_the_database_does_not(client, monkeypatch):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "down"
+
+
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_each_log_record_is_printed_once(debug):
+    """Django's own loggers (a 5xx of django.request) and ours print one line per record."""
+    script = (
+        "import logging\n"
+        "logging.getLogger('django.request').error('marker-django-request')\n"
+        "logging.getLogger('accounts.refresh').warning('marker-accounts')\n"
+    )
+    env = {**PRODUCTION_ENV, "DJANGO_DEBUG": debug, "DATABASE_URL": "sqlite:///:memory:"}
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("marker-django-request") == 1, result.stderr
+    assert result.stderr.count("marker-accounts") == 1, result.stderr
+
+
+def test_sqlite_waits_for_a_writer_instead_of_failing(tmp_path):
+    """The SQLite default: immediate transactions, a busy timeout and WAL."""
+    env = {**PRODUCTION_ENV, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    script = (
+        "from django.db import connection\n"
+        "c = connection.cursor()\n"
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0])\n"
+        "print(c.execute('PRAGMA busy_timeout').fetchone()[0])\n"
+        "print(connection.settings_dict['OPTIONS']['transaction_mode'])\n"
+    )
+    result = run_manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-3:] == ["wal", "20000", "IMMEDIATE"]

@@ -15,7 +15,6 @@ Only ever listens on and talks to 127.0.0.1 / localhost.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from tests.support.devidp import REPO_ROOT, DevIdP, free_port, start_devidp
 from tests.support.postgres import start_postgres
 from tests.support.redis import start_redis
+from tests.support.signin import new_session, sign_in_with_requests
 
 # name -> (server, workers per instance, instances, database, shared cache)
 KINDS: dict[str, tuple[str, int, int, str, bool]] = {
@@ -53,24 +52,9 @@ class Deployment:
 
     def sign_in(self, username: str) -> requests.Session:
         """The authorization-code flow over plain HTTP: site -> IdP login form -> site."""
-        http = requests.Session()
-        http.trust_env = False  # loopback only, whatever the proxy settings say
+        http = new_session()
         http.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
-        site = self.urls[0]
-        form = http.get(f"{site}/oidc/authenticate/?next=/api/me/", timeout=10)
-        assert form.status_code == 200, form.text[:500]
-        assert form.url.startswith(f"{self.idp.issuer}/interaction/"), form.url
-        action = re.search(r'<form method="post" action="([^"]+)"', form.text)
-        assert action, form.text[:1000]
-        me = http.post(
-            self.idp.issuer + action.group(1),
-            data={"username": username, "password": username},
-            timeout=10,
-        )
-        assert me.status_code == 200, me.text[:1000]
-        assert urlsplit(me.url).path == "/api/me/"
-        assert me.json()["username"] == username
-        return http
+        return sign_in_with_requests(self.urls[0], username, session=http)
 
     def burst(self, http: requests.Session, path: str, count: int) -> list[requests.Response]:
         """``count`` requests at once, spread over every instance."""
