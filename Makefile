@@ -21,6 +21,7 @@ bench: setup
 	$(PY) bench/bench_signin.py
 	$(PY) bench/bench_middleware.py
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_refresh.py
 
 setup: $(VENV)/.installed devidp/node_modules/.installed
 
