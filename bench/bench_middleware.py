@@ -35,7 +35,7 @@ def setup_database():
 
     settings.DATABASES["default"].update(
         ENGINE="django.db.backends.postgresql", NAME="postgres", USER="postgres",
-        PASSWORD="", HOST="127.0.0.1", PORT=str(cluster.port),
+        PASSWORD="", HOST="127.0.0.1", PORT=str(cluster.port), OPTIONS={},
     )  # fmt: skip
     import django
 
