@@ -1,30 +1,46 @@
-"""Recognise ``Authorization: Bearer`` access tokens, by RFC 7662 token introspection.
+"""Who calls with ``Authorization: Bearer``: a user, or a machine (a client of its own).
 
-The provider's introspection endpoint says whether the token is active, whose it is and
-which client it was issued to. A token issued to another client of the same provider is
-refused: accepting it would let any application holding a user's token act as that user
-here. Answers are cached briefly under a hash of the token, never the token itself.
+A JWT access token (RFC 9068) is checked locally (``access_tokens.py``); an opaque one by
+the provider's RFC 7662 introspection endpoint, whose answers are cached briefly under a
+hash of the token (never the token itself, never past its ``exp``). Either way the token
+must be ours: issued by our provider, for our API (introspection: to our client or naming
+it in ``aud``). A token about an end user authenticates the user of (issuer, subject),
+created like a first sign-in when the provider allows creating users; a client-credentials
+token (no end user: ``sub`` missing or equal to ``client_id``) is a machine caller.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
 
+from .access_tokens import BearerError, looks_like_jwt, scopes_of, validate_access_token
 from .conf import oidc_settings
 from .discovery import endpoint
-from .errors import OIDCError
+from .errors import AccountError
 from .http import token_request
-from .models import OIDCIdentity
+from .identities import user_for_subject
+
+__all__ = ["BearerError", "Caller", "authenticate_bearer"]
 
 
-class BearerError(OIDCError):
-    code = "invalid_token"
-    message = "The access token is not valid or has expired."
-    status = 401
+@dataclass(frozen=True)
+class Caller:
+    """The caller a valid bearer token stands for."""
+
+    issuer: str
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    user: Any = None  # None for a machine caller
+
+    @property
+    def is_machine(self) -> bool:
+        return self.user is None
 
 
 def issued_to_us(answer: dict[str, Any]) -> bool:
@@ -36,7 +52,7 @@ def issued_to_us(answer: dict[str, Any]) -> bool:
 
 
 def introspect(token: str) -> dict[str, Any]:
-    """The provider's verdict on a token: ``{}`` unless active, ours and about a subject."""
+    """The provider's verdict on a token: ``{}`` unless active, ours and from our issuer."""
     url = endpoint("introspection_endpoint", required=False)
     if not url:
         raise BearerError(
@@ -46,39 +62,56 @@ def introspect(token: str) -> dict[str, Any]:
     answer = token_request(url, {"token": token, "token_type_hint": "access_token"})
     valid = (
         answer.get("active") is True
-        and isinstance(answer.get("sub"), str)
-        and answer["sub"]
         and issued_to_us(answer)
         and answer.get("iss", oidc_settings.OIDC_OP_ISSUER) == oidc_settings.OIDC_OP_ISSUER
     )
     return answer if valid else {}
 
 
-def bearer_subject(token: str) -> str | None:
-    """The ``sub`` of a valid access token, from the cache or the provider."""
+# What an introspection answer is kept for: the caller, its scopes, a new user's fields.
+KEPT_CLAIMS = (
+    *("active", "iss", "sub", "client_id", "scope", "scp", "exp"),
+    *("preferred_username", "email", "email_verified", "name", "given_name", "family_name"),
+)
+
+
+def introspected_claims(token: str) -> dict[str, Any]:
+    """The introspection answer of an opaque token, from the cache or the provider."""
     key = "oidc:bearer:" + hashlib.sha256(token.encode()).hexdigest()
     cached = cache.get(key)
-    if cached is not None:
-        return cached or None
-    answer = introspect(token)
-    ttl = oidc_settings.OIDC_BEARER_CACHE_TTL
-    if isinstance(answer.get("exp"), (int, float)):
-        ttl = max(1, min(ttl, int(answer["exp"] - time.time())))
-    subject = answer.get("sub", "")
-    cache.set(key, subject, ttl)  # a refusal is remembered too
-    return subject or None
-
-
-def user_for_bearer(token: str) -> tuple[Any, OIDCIdentity]:
-    """Return (user, identity) for a valid access token of a known, active user."""
-    subject = bearer_subject(token) if token else None
-    if not subject:
+    if cached is None:
+        cached = introspect(token)
+        ttl = oidc_settings.OIDC_BEARER_CACHE_TTL
+        if isinstance(cached.get("exp"), (int, float)):
+            ttl = max(1, min(ttl, int(cached["exp"] - time.time())))
+        cached = {name: cached[name] for name in KEPT_CLAIMS if name in cached}
+        cache.set(key, cached, ttl)  # a refusal is remembered too
+    if not cached:
         raise BearerError()
-    identity = (
-        OIDCIdentity.objects.select_related("user")
-        .filter(issuer=oidc_settings.OIDC_OP_ISSUER, subject=subject)
-        .first()
+    return cached
+
+
+def _is_machine(claims: dict[str, Any]) -> bool:
+    sub = claims.get("sub")
+    return not sub or sub == claims.get("client_id")
+
+
+def authenticate_bearer(token: str) -> Caller:
+    """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``."""
+    if not token:
+        raise BearerError("missing_token", "No access token was sent.")
+    claims = validate_access_token(token) if looks_like_jwt(token) else introspected_claims(token)
+    issuer = oidc_settings.OIDC_OP_ISSUER
+    client_id = str(claims.get("client_id") or "")
+    scopes = scopes_of(claims)
+    if _is_machine(claims):
+        return Caller(issuer=issuer, subject=client_id, client_id=client_id, scopes=scopes)
+    if not isinstance(claims["sub"], str):
+        raise BearerError("missing_claim", "The access token does not say whose it is.")
+    try:
+        user = user_for_subject(issuer=issuer, claims=claims)
+    except AccountError as exc:
+        raise BearerError(exc.code, exc.message) from exc
+    return Caller(
+        issuer=issuer, subject=claims["sub"], client_id=client_id, scopes=scopes, user=user
     )
-    if identity is None or not identity.user.is_active:
-        raise BearerError("unknown_user", "This access token belongs to no active user here.")
-    return identity.user, identity

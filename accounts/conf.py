@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_JWKS_REFETCH_INTERVAL": 30,
     "OIDC_DISCOVERY_CACHE_TTL": 3600,
     "OIDC_BEARER_CACHE_TTL": 60,
+    # API (bearer access tokens)
+    "OIDC_API_AUDIENCE": "",  # empty: the client id
+    "OIDC_ACCESS_TOKEN_TYPES": ["at+jwt", "application/at+jwt"],
     # Users and claims
     "OIDC_FETCH_USERINFO": True,
     "OIDC_CREATE_USER": True,
@@ -69,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 LIST_SETTINGS = {
+    "OIDC_ACCESS_TOKEN_TYPES",
     "OIDC_RP_SIGN_ALGO",
     "OIDC_REDIRECT_ALLOWED_HOSTS",
     "OIDC_TRUSTED_AUDIENCES",

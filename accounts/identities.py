@@ -143,3 +143,21 @@ def resolve_user(*, issuer: str, claims: dict[str, Any], policy: ClaimPolicy | N
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["email", "last_login_at"])
     return user
+
+
+def user_for_subject(*, issuer: str, claims: dict[str, Any]) -> AbstractBaseUser:
+    """The active user of (issuer, ``sub``) for an access token, created when allowed.
+
+    A first call creates the user like a first sign-in (same rules: ``OIDC_CREATE_USER``,
+    ``OIDC_LINK_BY_EMAIL``), with the fields the token carries; the next sign-in or sync
+    completes them. An existing user's fields and groups are left alone: access tokens
+    rarely carry the claims sign-in maps, and their absence must not strip anything.
+    """
+    identity = _find_identity(issuer, str(claims["sub"]))
+    if identity is None:
+        profile = map_claims(claims, ClaimPolicy.from_settings())
+        with transaction.atomic():
+            identity = _first_identity(issuer, profile)
+    if not identity.user.is_active:
+        raise AccountError("inactive", "This access token belongs to a deactivated account.")
+    return identity.user

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 SESSION_EXPIRES_AT = "oidc_access_expires_at"
 SESSION_LIFETIME = "oidc_access_lifetime"  # seconds the access token was issued for
 SESSION_STARTED_AT = "oidc_started_at"
+SESSION_ISSUER = "oidc_iss"  # who the user is at the provider, for /api/me/ without a query
+SESSION_SUBJECT = "oidc_sub"
 
 
 def _session_store_class() -> Any:
@@ -102,6 +104,8 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
     )
     remember_expiry(request, expires_at.timestamp(), expires_at.timestamp() - time.time())
     request.session[SESSION_STARTED_AT] = time.time()
+    request.session[SESSION_ISSUER] = claims["iss"]
+    request.session[SESSION_SUBJECT] = claims["sub"]
 
 
 def current(request: HttpRequest) -> OIDCSession | None:

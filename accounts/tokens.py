@@ -46,7 +46,8 @@ def _fail(code: str) -> TokenError:
     return TokenError(code, REASONS.get(code, TokenError.message))
 
 
-def _header(token: str) -> dict[str, Any]:
+def header_of(token: str) -> dict[str, Any]:
+    """The JOSE header of a JWT, WITHOUT checking anything else; ``malformed`` if unreadable."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -86,6 +87,14 @@ _PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
 ]
 
 
+def pyjwt_reason(exc: jwt.PyJWTError) -> str:
+    """The reason code of one of PyJWT's validation errors."""
+    for error_class, code in _PYJWT_ERRORS:
+        if isinstance(exc, error_class):
+            return code
+    return "malformed"
+
+
 def decode(
     token: str,
     *,
@@ -102,7 +111,7 @@ def decode(
     """
     if not isinstance(token, str) or not token:
         raise _fail("malformed")
-    header = _header(token)
+    header = header_of(token)
     key = verification_key(header, from_provider=from_provider)
     # Which optional claims the token carries (an unreadable one is fully checked, and fails).
     present = unverified_claims(token).keys() if iss_aud_optional else {"aud", "iss"}
@@ -124,10 +133,7 @@ def decode(
             },
         )
     except jwt.PyJWTError as exc:
-        for error_class, code in _PYJWT_ERRORS:
-            if isinstance(exc, error_class):
-                raise _fail(code) from exc
-        raise _fail("malformed") from exc
+        raise _fail(pyjwt_reason(exc)) from exc
     if "iss" in claims and claims["iss"] != oidc_settings.OIDC_OP_ISSUER:  # exact match
         raise _fail("wrong_issuer")
     iat = claims.get("iat")

@@ -14,7 +14,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import Provider from 'oidc-provider';
+import Provider, { errors as oidcErrors } from 'oidc-provider';
 // The stock in-memory adapter, imported directly (oidc-provider is pinned to
 // an exact version, so this internal path is stable). By default every
 // Provider instance gets its own private store; we need ONE store shared by
@@ -65,6 +65,15 @@ const CONFIG = {
   // "0": refresh tokens are not rotated (reusable until they expire), as at providers
   // without rotation; the default rotates them and revokes the grant on reuse.
   rotateRefreshTokens: process.env.DEVIDP_ROTATE_REFRESH_TOKENS !== '0',
+  // The site's API as an RFC 8707 resource: a token request naming this resource gets an
+  // RFC 9068 JWT access token (typ at+jwt) for the audience below, with the API's scopes.
+  apiResource: process.env.DEVIDP_API_RESOURCE || `${SITE_URL}/api/`,
+  apiAudience: process.env.DEVIDP_API_AUDIENCE || process.env.DEVIDP_CLIENT_ID || 'django-site',
+  apiScopes: 'api:read api:write',
+  // A second client, standing for an API client of the site (a SPA, a CLI, a service): it
+  // signs users in for the API and gets client-credentials tokens for itself.
+  apiClientId: 'api-client',
+  apiClientSecret: 'api-client-secret',
   usersFile: envPath('DEVIDP_USERS_FILE', path.join(HERE, 'users.json')),
   keysFile: envPath('DEVIDP_KEYS_FILE', path.join(HERE, '.keys.json')),
   // "0" turns off the auto-submit script on the logout confirmation page
@@ -328,6 +337,37 @@ function clientMetadata() {
   };
 }
 
+function apiClientMetadata() {
+  return {
+    client_id: CONFIG.apiClientId,
+    client_secret: CONFIG.apiClientSecret,
+    client_name: 'API client (dev)',
+    application_type: 'web',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [`${CONFIG.siteUrl}/api-client/callback/`],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types: ['code'],
+  };
+}
+
+// RFC 8707 resource indicators, with RFC 9068 JWT access tokens for the site's API.
+const resourceIndicators = {
+  enabled: true,
+  // No resource asked for: an opaque token for userinfo, as without this feature.
+  defaultResource: () => undefined,
+  useGrantedResource: () => true,
+  getResourceServerInfo: (_ctx, resource) => {
+    if (resource !== CONFIG.apiResource) throw new oidcErrors.InvalidTarget();
+    return {
+      scope: CONFIG.apiScopes,
+      audience: CONFIG.apiAudience,
+      accessTokenTTL: CONFIG.accessTokenTtl,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'RS256' } },
+    };
+  },
+};
+
 function logoutSource(ctx, form) {
   // The provider's form carries only the xsrf token. A hidden logout=yes ends
   // the whole IdP session (not just this client's part of it), so the next
@@ -365,7 +405,7 @@ function renderError(ctx, out) {
 function buildConfiguration(keys) {
   return {
     adapter: adapterFactory,
-    clients: [clientMetadata()],
+    clients: [clientMetadata(), apiClientMetadata()],
     jwks: keys.jwks,
     cookies: {
       keys: keys.cookieKeys,
@@ -411,6 +451,7 @@ function buildConfiguration(keys) {
       userinfo: { enabled: true },
       // RFC 7662: the site checks bearer access tokens here (active, issued to it).
       introspection: { enabled: true },
+      resourceIndicators,
       claimsParameter: { enabled: false },
     },
     interactions: {

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "mozilla_django_oidc",
+    "rest_framework",
     "accounts",
 ]
 
@@ -150,6 +151,10 @@ OIDC_JWKS_CACHE_TTL = env.int("OIDC_JWKS_CACHE_TTL", default=3600)
 OIDC_JWKS_REFETCH_INTERVAL = env.int("OIDC_JWKS_REFETCH_INTERVAL", default=30)
 OIDC_DISCOVERY_CACHE_TTL = env.int("OIDC_DISCOVERY_CACHE_TTL", default=3600)
 OIDC_BEARER_CACHE_TTL = env.int("OIDC_BEARER_CACHE_TTL", default=60)
+OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="")  # empty: the client id
+OIDC_ACCESS_TOKEN_TYPES = env.list(
+    "OIDC_ACCESS_TOKEN_TYPES", default=["at+jwt", "application/at+jwt"]
+)
 OIDC_REFRESH_LOCK_TIMEOUT = env.int("OIDC_REFRESH_LOCK_TIMEOUT", default=15)
 
 # Directory sync (sync_users)
@@ -161,6 +166,17 @@ OIDC_SCIM_TOKEN = env.str("OIDC_SCIM_TOKEN", default="")
 OIDC_SCIM_SUBJECT_ATTRIBUTE = env.str("OIDC_SCIM_SUBJECT_ATTRIBUTE", default="externalId")
 OIDC_KEYCLOAK_URL = env.str("OIDC_KEYCLOAK_URL", default="")
 OIDC_KEYCLOAK_REALM = env.str("OIDC_KEYCLOAK_REALM", default="")
+
+# Django REST framework: the API's own views set their classes (accounts.drf); nothing here
+# lets a DRF view through by default.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.drf.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.drf.ApiAccess"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
 
 # --- Internationalisation, static files ----------------------------------------------
 LANGUAGE_CODE = "en"

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from accounts.views import api, logout, oidc, pages
+from accounts.views import api, drf_api, logout, oidc, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -11,6 +11,9 @@ urlpatterns = [
     path("accounts/profile/", pages.profile, name="profile"),
     path("accounts/signin/", pages.signin, name="signin"),
     path("api/me/", api.me, name="api_me"),
+    path("api/whoami/", api.whoami, name="api_whoami"),
+    path("api/drf/me/", drf_api.Me.as_view(), name="api_drf_me"),
+    path("api/drf/whoami/", drf_api.WhoAmI.as_view(), name="api_drf_whoami"),
     path("healthz", pages.healthz, name="healthz"),
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),

@@ -411,9 +411,8 @@ def test_api_me_bearer_answer_is_cached_under_the_token_hash(client, op):
         {"client_id": None, "aud": ["another-client"]},
         {"active": False},
         {"iss": "https://evil.example"},
-        {"sub": None},
     ],
-    ids=["other-client", "other-audience", "inactive", "other-issuer", "no-sub"],
+    ids=["other-client", "other-audience", "inactive", "other-issuer"],
 )
 def test_api_me_refuses_a_bearer_token_not_valid_for_this_site(client, op, answer):
     sign_in(client, op)
@@ -436,12 +435,34 @@ def test_api_me_without_introspection_refuses_bearer_tokens_in_words(client, op,
     assert "offers no introspection" in response.json()["message"]
 
 
-def test_api_me_with_a_bearer_token_of_a_user_unknown_here_is_401(client, op):
+def test_api_me_with_a_token_without_an_end_user_is_a_machine_and_refused_403(client, op):
+    op.answer_introspection(sub=None)  # client credentials: the client's own token
+    response = Client().get("/api/me/", HTTP_AUTHORIZATION="Bearer machine-token")
+    assert response.status_code == 403
+    assert response.json()["reason"] == "user_required"
+    assert 'error="insufficient_scope"' in response["WWW-Authenticate"]
+
+
+def test_api_me_with_a_bearer_token_of_a_user_unknown_here_is_401_when_not_provisioning(
+    client, op, settings
+):
+    settings.OIDC_CREATE_USER = False
     op.answer_introspection(sub="sub-nobody")
     response = client.get("/api/me/", HTTP_AUTHORIZATION="Bearer token-of-a-stranger")
     assert response.status_code == 401
-    assert response.json()["error"] == "unknown_user"
+    body = response.json()
+    assert (body["error"], body["reason"]) == ("invalid_token", "not_provisioned")
+    assert "no account on this site" in body["message"]
     assert OIDCIdentity.objects.count() == 0
+
+
+def test_api_me_with_a_bearer_token_of_a_new_subject_creates_the_user(client, op):
+    op.answer_introspection(sub="sub-newcomer", preferred_username="newcomer")
+    response = client.get("/api/me/", HTTP_AUTHORIZATION="Bearer token-of-a-newcomer")
+    assert response.status_code == 200
+    assert response.json()["sub"] == "sub-newcomer"
+    identity = OIDCIdentity.objects.get(subject="sub-newcomer")
+    assert identity.issuer == op.issuer
 
 
 def test_api_me_with_an_unknown_bearer_token_is_401_json(client, op):

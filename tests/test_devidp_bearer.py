@@ -23,7 +23,7 @@ def test_an_access_token_issued_to_the_site_reads_api_me(idp_site, live_server):
     assert idp_site.stats()["introspection"] == 1
 
 
-def test_a_client_credentials_token_has_no_user_and_is_refused(idp_site, live_server):
+def test_a_client_credentials_token_has_no_user_and_is_refused_on_api_me(idp_site, live_server):
     grant = new_session().post(
         f"{idp_site.issuer}/token",
         data={"grant_type": "client_credentials", "scope": "directory"},
@@ -36,5 +36,5 @@ def test_a_client_credentials_token_has_no_user_and_is_refused(idp_site, live_se
         f"{live_server.url}/api/me/", headers={"Authorization": f"Bearer {token}"}
     )
 
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_token"
+    assert response.status_code == 403
+    assert response.json()["reason"] == "user_required"

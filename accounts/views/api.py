@@ -1,48 +1,61 @@
-"""``GET /api/me/``: the signed-in user as JSON, by session cookie or bearer token."""
+"""The site's API: ``/api/me/`` (users, by session or token) and ``/api/whoami/`` (any caller).
+
+The same two endpoints exist as Django REST framework views (``views/drf_api.py``) and
+answer the same JSON; both build it with the functions here.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, JsonResponse
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from ..api_auth import api_view
 from ..backends import identity_for
-from ..bearer import user_for_bearer
-from ..errors import OIDCError
-from .errors import error_response
+from ..bearer import Caller
+
+
+def me_payload(caller: Caller) -> dict[str, Any]:
+    """The user behind a caller: who they are here and at the provider."""
+    user = caller.user
+    issuer, subject = caller.issuer, caller.subject
+    if not subject:  # a session from before the session kept them: read the identity
+        identity = identity_for(user)
+        issuer, subject = (identity.issuer, identity.subject) if identity else (None, None)
+    return {
+        "username": user.get_username(),
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "iss": issuer,
+        "sub": subject,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
+def whoami_payload(caller: Caller) -> dict[str, Any]:
+    """Any caller, machines included: what kind, which client, which scopes."""
+    return {
+        "kind": "machine" if caller.is_machine else "user",
+        "username": None if caller.is_machine else caller.user.get_username(),
+        "client_id": caller.client_id or None,
+        "scopes": sorted(caller.scopes),
+    }
 
 
 @require_GET
 @never_cache
+@api_view
 def me(request: HttpRequest) -> JsonResponse:
-    auth_header = request.headers.get("Authorization", "")
-    try:
-        if auth_header.lower().startswith("bearer "):
-            user, identity = user_for_bearer(auth_header[7:].strip())
-        elif request.user.is_authenticated:
-            user, identity = request.user, identity_for(request.user)
-        else:
-            return JsonResponse(
-                {
-                    "error": "not_authenticated",
-                    "message": "Sign in to see this.",
-                    "sign_in_url": reverse("oidc_authentication_init"),
-                },
-                status=401,
-            )
-    except OIDCError as exc:
-        return error_response(request, exc, event="api request rejected")
-    return JsonResponse(
-        {
-            "username": user.get_username(),
-            "email": user.email,
-            "first_name": user.first_name,
-            "last_name": user.last_name,
-            "iss": identity.issuer if identity else None,
-            "sub": identity.subject if identity else None,
-            "groups": sorted(user.groups.values_list("name", flat=True)),
-            "is_staff": user.is_staff,
-            "is_superuser": user.is_superuser,
-        }
-    )
+    return JsonResponse(me_payload(request.caller))
+
+
+@require_GET
+@never_cache
+@api_view(scopes={"api:read"}, machines=True)
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(whoami_payload(request.caller))

@@ -1,0 +1,133 @@
+"""RFC 9068 JWT access tokens, checked locally with the provider's cached keys.
+
+No provider request in steady state: the signature is checked with the JWKS in the cache.
+The rules: ``typ`` is ``at+jwt`` (or one of ``OIDC_ACCESS_TOKEN_TYPES``, for providers whose
+access tokens say ``JWT``); the algorithm is on the allow-list and asymmetric (never
+``none``, never HMAC: a public key must not become an HMAC secret); ``iss`` is exactly the
+provider's issuer (checked before any key is looked up, so a foreign token costs nothing);
+``aud`` contains ``OIDC_API_AUDIENCE``; ``exp``, ``nbf`` and ``iat`` hold with the clock
+leeway; ``client_id`` is present and ``nonce`` absent, so an ID token (whose audience is
+our client id too) is never taken for an access token. An unknown ``kid`` refetches the
+JWKS on the budget of tokens anybody can send (``jwks.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from . import jwks
+from .conf import oidc_settings
+from .errors import OIDCError, TokenError
+from .tokens import header_of, pyjwt_reason, unverified_claims
+
+
+class BearerError(OIDCError):
+    """A bearer token that cannot be accepted: 401 ``invalid_token`` (RFC 6750 3.1)."""
+
+    code = "invalid_token"
+    message = "The access token is not valid or has expired."
+    status = 401
+
+
+REASONS = {
+    "malformed": "The access token could not be read.",
+    "wrong_type": "The token is not an access token (its typ header is not at+jwt).",
+    "id_token": "An ID token cannot be used as an access token.",
+    "alg_not_allowed": "The access token uses a signing algorithm this site does not accept.",
+    "unknown_issuer": "The access token was issued by an identity provider this site does not "
+    "know.",
+    "unknown_key": "The access token was signed with a key the identity provider does not list.",
+    "bad_signature": "The access token's signature is not valid.",
+    "wrong_issuer": "The access token was issued by a different identity provider.",
+    "wrong_audience": "The access token was issued for a different API.",
+    "expired": "The access token has expired.",
+    "issued_in_future": "The access token is not valid yet.",
+    "missing_claim": "The access token is missing required information.",
+}
+
+REQUIRED = ["iss", "exp", "aud", "sub", "client_id", "iat"]
+
+
+def fail(code: str) -> BearerError:
+    return BearerError(code, REASONS.get(code, BearerError.message))
+
+
+def looks_like_jwt(token: str) -> bool:
+    """A JWS compact serialisation has three parts; anything else is an opaque token."""
+    return token.count(".") == 2
+
+
+def api_audience() -> str:
+    return oidc_settings.OIDC_API_AUDIENCE or oidc_settings.OIDC_RP_CLIENT_ID
+
+
+def _checked_header(token: str) -> dict[str, Any]:
+    try:
+        header = header_of(token)
+    except OIDCError as exc:
+        raise fail("malformed") from exc
+    typ = str(header.get("typ", "")).lower()
+    if _is_id_token(_claims(token)):
+        raise fail("id_token")
+    if typ not in {t.lower() for t in oidc_settings.OIDC_ACCESS_TOKEN_TYPES}:
+        raise fail("wrong_type")
+    alg = header["alg"]
+    if alg == "none" or alg.startswith("HS") or alg not in oidc_settings.OIDC_RP_SIGN_ALGO:
+        raise fail("alg_not_allowed")
+    return header
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return unverified_claims(token)
+
+
+def _is_id_token(claims: dict[str, Any]) -> bool:
+    """Claims only an ID token carries (OIDC Core 2, 3.3.2.11); RFC 9068 tokens have none."""
+    return any(name in claims for name in ("nonce", "at_hash", "c_hash"))
+
+
+def validate_access_token(token: str) -> dict[str, Any]:
+    """Return the claims of a valid JWT access token for this site's API, or raise."""
+    header = _checked_header(token)
+    if _claims(token).get("iss") != oidc_settings.OIDC_OP_ISSUER:
+        raise fail("unknown_issuer")
+    kid = header.get("kid")
+    try:
+        key = jwks.signing_key(
+            header["alg"], kid if isinstance(kid, str) else None, from_provider=False
+        )
+    except TokenError as exc:
+        raise fail("unknown_key") from exc
+    leeway = oidc_settings.OIDC_CLOCK_LEEWAY
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[header["alg"]],
+            audience=api_audience(),
+            issuer=oidc_settings.OIDC_OP_ISSUER,
+            leeway=leeway,
+            options={"require": REQUIRED, "strict_aud": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise fail(pyjwt_reason(exc)) from exc
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise fail("missing_claim")
+    if claims["iat"] > time.time() + leeway:
+        raise fail("issued_in_future")
+    return claims
+
+
+def scopes_of(claims: dict[str, Any]) -> frozenset[str]:
+    """``scope`` (space-separated, RFC 9068 / RFC 7662) and ``scp`` (a list, Entra ID)."""
+    found: set[str] = set()
+    for name in ("scope", "scp"):
+        value = claims.get(name)
+        if isinstance(value, str):
+            found.update(value.split())
+        elif isinstance(value, list):
+            found.update(str(item) for item in value)
+    return frozenset(found)

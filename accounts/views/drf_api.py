@@ -1,0 +1,38 @@
+"""``/api/drf/me/`` and ``/api/drf/whoami/``: the API as Django REST framework views.
+
+They answer exactly as the plain views of ``views/api.py`` do (same JSON, same refusals),
+through ``accounts.drf``'s authentication and permission classes.
+"""
+
+from __future__ import annotations
+
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..api_auth import session_caller
+from ..bearer import Caller
+from ..drf import ApiAccess, BearerAuthentication
+from .api import me_payload, whoami_payload
+
+
+class ApiView(APIView):
+    authentication_classes = [BearerAuthentication, SessionAuthentication]
+    permission_classes = [ApiAccess]
+
+    def caller(self, request: Request) -> Caller:
+        return request.auth if isinstance(request.auth, Caller) else session_caller(request)
+
+
+class Me(ApiView):
+    def get(self, request: Request) -> Response:
+        return Response(me_payload(self.caller(request)), headers={"Cache-Control": "no-store"})
+
+
+class WhoAmI(ApiView):
+    required_scopes = {"api:read"}
+    allow_machines = True
+
+    def get(self, request: Request) -> Response:
+        return Response(whoami_payload(self.caller(request)), headers={"Cache-Control": "no-store"})
