@@ -41,13 +41,14 @@ def answer_refresh(op, *, access_token="at-new", refresh_token="rt-new", expires
     [
         (None, 60, 60),  # lifetime unknown: the configured leeway
         (3600, 60, 60),  # a long token: the configured leeway
-        (60, 60, 30),  # the leeway would be the whole token: half of it
-        (2, 60, 1),  # a 2-second token is refreshed after 1 second, not at once
+        (240, 60, 60),
+        (60, 60, 15),  # the leeway would be the whole token: a quarter of it
+        (2, 60, 0.5),  # a 2-second token is refreshed after 1.5 seconds, not at once
         (0, 60, 0),
         (-5, 60, 0),  # a provider's nonsense never makes the leeway negative
     ],
 )
-def test_refresh_leeway_is_at_most_half_the_token_lifetime(lifetime, leeway, expected):
+def test_refresh_leeway_is_at_most_a_quarter_of_the_token_lifetime(lifetime, leeway, expected):
     assert sessions.refresh_leeway(lifetime, leeway) == expected
 
 
@@ -59,9 +60,9 @@ def test_a_short_token_just_issued_is_not_refreshed(client, op, settings):
     assert op.count("/token") == 0
 
 
-def test_a_short_token_past_half_its_life_is_refreshed_once(client, op, settings):
+def test_a_short_token_past_three_quarters_of_its_life_is_refreshed_once(client, op, settings):
     settings.OIDC_REFRESH_LEEWAY = 60
-    sign_in(client, op, expires_in=0.5, lifetime=2)
+    sign_in(client, op, expires_in=0.4, lifetime=2)
     answer_refresh(op, expires_in=2)
     assert client.get("/members/").status_code == 200
     assert client.get("/members/").status_code == 200
