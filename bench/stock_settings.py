@@ -18,6 +18,6 @@ ROOT_URLCONF = "bench.stock_api_urls"
 OIDC_USE_PKCE = True
 OIDC_RP_SIGN_ALGO = "RS256"  # the library takes one algorithm, not a list
 STORAGES = {
-    **STORAGES,
+    **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}  # noqa: F405
+}
