@@ -75,3 +75,4 @@ class AccountError(OIDCError):
     code = "account_error"
     message = "Your account cannot sign in here."
     status = 403
+
