@@ -160,7 +160,9 @@ def token_auth_method() -> str:
     method = str(oidc_settings.OIDC_TOKEN_AUTH_METHOD or "").strip().lower()
     if method:
         return method
-    return "client_secret_basic" if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH else "client_secret_post"
+    if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH:
+        return "client_secret_basic"
+    return "client_secret_post"
 
 
 def admin_max_auth_age() -> int:
