@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 SESSION_EXPIRES_AT = "oidc_access_expires_at"
 SESSION_LIFETIME = "oidc_access_lifetime"  # seconds the access token was issued for
 SESSION_STARTED_AT = "oidc_started_at"
+# The ID token's auth_time and acr: when and how the user last authenticated at the provider.
+SESSION_AUTH_TIME = "oidc_auth_time"
+SESSION_ACR = "oidc_acr"
 
 
 def _session_store_class() -> Any:
@@ -102,6 +105,16 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
     )
     remember_expiry(request, expires_at.timestamp(), expires_at.timestamp() - time.time())
     request.session[SESSION_STARTED_AT] = time.time()
+    remember_authentication(request, claims)
+
+
+def remember_authentication(request: HttpRequest, claims: dict[str, Any]) -> None:
+    """Keep the ID token's ``auth_time`` and ``acr`` (admin step-up, the profile page)."""
+    auth_time = claims.get("auth_time")
+    valid_time = isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool)
+    acr = claims.get("acr")
+    request.session[SESSION_AUTH_TIME] = float(auth_time) if valid_time else None
+    request.session[SESSION_ACR] = acr[:255] if isinstance(acr, str) else None
 
 
 def current(request: HttpRequest) -> OIDCSession | None:

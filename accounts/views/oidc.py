@@ -21,7 +21,8 @@ from .. import sessions, signing_keys
 from ..conf import oidc_settings, token_auth_method
 from ..discovery import get_metadata
 from ..errors import AccountError, OIDCError, StateError, TokenError
-from ..flows import authorization_url, consume_state
+from ..flows import authorization_url, consume_state, safe_next_url
+from ..stepup import Requirement, admin_requirement, is_admin_url
 from ..tokens import unverified_claims
 from .errors import error_response
 
@@ -43,8 +44,11 @@ class AuthenticateView(OIDCAuthenticationRequestView):
         View.__init__(self, **kwargs)  # the parent reads settings here; conf.py does that
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        next_url = safe_next_url(request, request.GET.get("next"))
+        # Headed for the admin: ask for what the admin will want, in this one round trip.
+        requirement = admin_requirement() if is_admin_url(next_url) else None
         try:
-            url = authorization_url(request, next_url=request.GET.get("next"))
+            url = authorization_url(request, next_url=next_url, requirement=requirement)
         except OIDCError as exc:
             return error_response(request, exc, event="sign-in could not start")
         return HttpResponseRedirect(url)
@@ -81,7 +85,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
                 "missing_code", "The identity provider's answer carried no sign-in code."
             )
         user = auth.authenticate(
-            request, code=code, code_verifier=entry["code_verifier"], nonce=entry["nonce"]
+            request,
+            code=code,
+            code_verifier=entry["code_verifier"],
+            nonce=entry["nonce"],
+            requirement=Requirement.from_state(entry),
         )
         if user is None:
             raise AccountError()
