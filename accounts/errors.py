@@ -83,4 +83,3 @@ class AccountError(OIDCError):
     code = "account_error"
     message = "Your account cannot sign in here."
     status = 403
-

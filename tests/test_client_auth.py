@@ -104,14 +104,17 @@ def test_an_unusable_key_file_is_a_configuration_error_not_a_provider_outage(
     assert "reason=signing_key_unusable" in caplog.text
 
 
-def test_a_provider_rejecting_the_client_says_misconfigured(client, op):
+def test_a_provider_rejecting_the_assertion_says_misconfigured_and_what_to_check(
+    client, pkjwt, caplog
+):
     state, _, _ = start(client)
-    op.token_answer = lambda form: (401, {"error": "invalid_client"}, "application/json")
-    response = client.get(callback_url(state, op=op))
-    text = html.unescape(response.content.decode())
+    pkjwt.token_answer = lambda form: (401, {"error": "invalid_client"}, "application/json")
+    response = client.get(callback_url(state, op=pkjwt))
     assert response.status_code == 503
-    assert "Sign-in is misconfigured" in text
-    assert "does not accept this site's client credentials" in text
+    assert "Sign-in is misconfigured" in html.unescape(response.content.decode())
+    (line,) = [r.getMessage() for r in caplog.records if "reason=invalid_client" in r.getMessage()]
+    assert "OIDC_RP_SIGNING_KEY_FILE" in line and "jwks_uri" in line
+    assert "OIDC_RP_CLIENT_SECRET" not in line
 
 
 def test_an_unknown_method_is_a_configuration_error(client, op, settings):
