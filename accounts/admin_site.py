@@ -25,6 +25,8 @@ class SSOAdminSite(AdminSite):
     def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Any:
         """Every admin page but login/logout: staff with a recent enough authentication."""
         inner = super().admin_view(view, cacheable)
+        if view == self.logout:
+            return inner  # signing out never asks for a fresh sign-in first
 
         @never_cache  # the step-up redirect carries a fresh state
         @wraps(view)

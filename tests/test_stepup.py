@@ -179,3 +179,11 @@ def test_a_break_glass_password_session_is_not_asked_for_step_up(
     user = django_user_model.objects.create_user("root", is_staff=True, is_superuser=True)
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get("/admin/").status_code == 200
+
+
+def test_signing_out_of_the_admin_never_asks_for_step_up(client, op):
+    sign_in_staff(client, op, auth_age=7200)
+    response = client.post("/admin/logout/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{op.issuer}/session/end?")
+    assert not signed_in(client)
