@@ -129,13 +129,15 @@ def load_keys() -> list[SiteKey]:
     try:
         stat = path.stat()
         stamp = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        if _cache.get("stamp") != stamp:
-            _cache.update(keys=parse_keys(path.read_text(encoding="ascii")), stamp=stamp)
+        cached = _cache.get("entry")
+        if cached is None or cached[0] != stamp:
+            # One assignment, so a thread never sees one file's stamp with another's keys.
+            _cache["entry"] = cached = (stamp, parse_keys(path.read_text(encoding="ascii")))
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"{path} cannot be read ({type(exc).__name__})") from exc
     except KeyFileError as exc:
         raise KeyFileError(f"{path}: {exc}") from exc
-    return list(_cache["keys"])
+    return list(cached[1])
 
 
 def signing_key(now: float | None = None) -> SiteKey:
