@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from .conf import oidc_settings
 from .flows import safe_next_url
+from .stepup import admin_gate
 
 
 class SSOAdminSite(AdminSite):
     site_header = "Site administration"
     site_title = "Site admin"
+
+    def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Any:
+        """Every admin page but login/logout: staff with a recent enough authentication."""
+        inner = super().admin_view(view, cacheable)
+        if view == self.logout:
+            return inner  # signing out never asks for a fresh sign-in first
+
+        @never_cache  # the step-up redirect carries a fresh state
+        @wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if self.has_permission(request):
+                response = admin_gate(request)
+                if response is not None:
+                    return response
+            return inner(request, *args, **kwargs)
+
+        return gated
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         """Offer "Sign in with SSO"; explain, without a redirect loop, when not staff."""

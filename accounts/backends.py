@@ -23,6 +23,7 @@ from .flows import callback_url
 from .http import token_request
 from .identities import resolve_user
 from .models import OIDCIdentity
+from .stepup import Requirement, check_id_token
 from .tokens import validate_id_token
 from .userinfo import userinfo_claims
 
@@ -43,9 +44,13 @@ class OIDCBackend(OIDCAuthenticationBackend):
         code: str | None = None,
         code_verifier: str | None = None,
         nonce: str | None = None,
+        requirement: Requirement | None = None,
         **kwargs: Any,
     ):
-        """Exchange the code, validate the ID token and return the user, or raise OIDCError."""
+        """Exchange the code, validate the ID token and return the user, or raise OIDCError.
+
+        ``requirement``: the ``max_age``/``acr_values`` the authorization request asked for.
+        """
         if request is None or not code or not code_verifier:
             return None  # not an OIDC callback: let other backends try
         self.request = request
@@ -61,7 +66,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if not isinstance(id_token, str):
             raise TokenError("missing_id_token", "The identity provider sent no ID token.")
         request.oidc_pending_id_token = id_token  # for the log line if it is rejected
-        payload = self.verify_token(id_token, nonce=nonce)
+        payload = self.verify_token(id_token, nonce=nonce, requirement=requirement)
         request.oidc_log_identity = {"iss": payload["iss"], "sub": payload["sub"]}
         user = self.get_or_create_user(tokens.get("access_token"), id_token, payload)
         self.store_tokens(tokens, payload)
@@ -71,7 +76,9 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return token_request(endpoint("token_endpoint"), payload)
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
-        return validate_id_token(token, nonce=kwargs.get("nonce"))
+        claims = validate_id_token(token, nonce=kwargs.get("nonce"))
+        check_id_token(claims, kwargs.get("requirement"))  # OIDC Core 3.1.3.7 steps 12-13
+        return claims
 
     def get_userinfo(self, access_token: str | None, id_token: str, payload: dict[str, Any]):
         """The ID token's claims, with userinfo's merged over them when enabled."""

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from .conf import oidc_settings
+from . import signing_keys
+from .conf import TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
 
 SUPPORTED_ALGORITHMS = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
@@ -177,3 +178,44 @@ def check_cache_and_sessions(app_configs: Any = None, **kwargs: Any) -> list[che
             )
         )
     return warnings
+
+
+@checks.register(checks.Tags.security)
+def check_client_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The token-endpoint authentication method, and the key file of ``private_key_jwt``."""
+    method = token_auth_method()
+    if method not in TOKEN_AUTH_METHODS:
+        return [
+            checks.Error(
+                f"OIDC_TOKEN_AUTH_METHOD is {method!r}, not a known method.",
+                hint=f"Use one of: {', '.join(TOKEN_AUTH_METHODS)}.",
+                id="accounts.E009",
+            )
+        ]
+    if method != "private_key_jwt":
+        return []
+    path = signing_keys.key_file()
+    if not path.exists():
+        if settings.DEBUG:
+            return []
+        return [
+            checks.Warning(
+                f"The private_key_jwt signing key file {path} does not exist.",
+                hint="Set OIDC_RP_SIGNING_KEY_FILE to a PEM key file that every server of the "
+                "site shares (manage.py rotate_signing_key writes one); a key generated on "
+                "first use belongs to one machine only.",
+                id="accounts.W004",
+            )
+        ]
+    try:
+        signing_keys.load_keys()
+    except signing_keys.KeyFileError as exc:
+        return [
+            checks.Warning(
+                f"The private_key_jwt signing key file cannot be used: {exc}.",
+                hint="Make it readable by the site and hold PEM private keys (RSA of 2048 bits "
+                "or more, or EC P-256), newest first.",
+                id="accounts.W005",
+            )
+        ]
+    return []

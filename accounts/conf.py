@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_TIMEOUT": 10.0,
     "OIDC_VERIFY_SSL": True,
     "OIDC_TOKEN_USE_BASIC_AUTH": True,
+    # Client authentication at the token endpoint (accounts/client_auth.py)
+    "OIDC_TOKEN_AUTH_METHOD": "",  # "": client_secret_basic, or _post per the flag above
+    "OIDC_RP_SIGNING_KEY_FILE": "",  # "": generated into GENERATED_KEY_FILE on first use
+    "OIDC_RP_SIGNING_KEY_DELAY": 300,  # seconds a rotated-in key is published before it signs
     # Validation
     "OIDC_CLOCK_LEEWAY": 30,
     "OIDC_STATE_TTL": 600,
@@ -55,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_STAFF_GROUPS": [],
     "OIDC_SUPERUSER_GROUPS": [],
     "OIDC_ADMIN_PASSWORD_LOGIN": False,
+    # Admin step-up (accounts/stepup.py)
+    "OIDC_ADMIN_MAX_AUTH_AGE": 3600,
+    "OIDC_ADMIN_ACR_VALUES": [],
     # Session lifecycle
     "OIDC_REFRESH_LEEWAY": 60,
     "OIDC_REFRESH_GRACE": 300,
@@ -79,7 +86,10 @@ LIST_SETTINGS = {
     "OIDC_GROUPS_ALLOWLIST",
     "OIDC_STAFF_GROUPS",
     "OIDC_SUPERUSER_GROUPS",
+    "OIDC_ADMIN_ACR_VALUES",
 }
+
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 def _as_list(value: Any) -> list[str]:
@@ -140,3 +150,30 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_reload)
+
+
+# One small function per setting that is per provider in ../shared/INTERFACE.md, so that
+# several providers can answer them later without touching the callers.
+def token_auth_method() -> str:
+    """How the client authenticates at the token endpoint: one of ``TOKEN_AUTH_METHODS``.
+
+    Unset, ``OIDC_TOKEN_USE_BASIC_AUTH`` decides between the two client-secret methods, as
+    before the setting existed. An unknown value is returned as is: ``accounts.E009``
+    reports it and ``client_auth`` refuses it as a configuration error.
+    """
+    method = str(oidc_settings.OIDC_TOKEN_AUTH_METHOD or "").strip().lower()
+    if method:
+        return method
+    if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH:
+        return "client_secret_basic"
+    return "client_secret_post"
+
+
+def admin_max_auth_age() -> int:
+    """The oldest authentication at the provider (seconds) the admin accepts."""
+    return int(oidc_settings.OIDC_ADMIN_MAX_AUTH_AGE)
+
+
+def admin_acr_values() -> list[str]:
+    """The ``acr`` values the admin accepts; empty: any."""
+    return list(oidc_settings.OIDC_ADMIN_ACR_VALUES)

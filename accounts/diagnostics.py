@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import signing_keys
 from .checks import SUPPORTED_ALGORITHMS
-from .conf import DEFAULTS, oidc_settings
+from .conf import DEFAULTS, oidc_settings, token_auth_method
 from .discovery import ENDPOINT_SETTINGS, discovery_url, fetch_metadata
 from .errors import OIDCError
 from .http import get_json, provider_request
@@ -222,6 +223,14 @@ def _check_client(checks: _Checks) -> None:
     client_id = oidc_settings.OIDC_RP_CLIENT_ID
     if not client_id:
         checks.add("client", False, "OIDC_RP_CLIENT_ID is not set")
+    elif token_auth_method() == "private_key_jwt":
+        try:
+            key = signing_keys.signing_key()
+        except signing_keys.KeyFileError as exc:
+            checks.add("client", False, f"private_key_jwt: the signing key file: {exc}")
+        else:
+            detail = f"client id {client_id!r}, private_key_jwt with key {key.kid} ({key.alg})"
+            checks.add("client", True, detail)
     elif not oidc_settings.OIDC_RP_CLIENT_SECRET:
         checks.add("client", False, "OIDC_RP_CLIENT_SECRET is not set")
     else:

@@ -31,6 +31,14 @@ class TokenError(OIDCError):
     message = "The sign-in token from the identity provider was not valid."
 
 
+class StepUpError(TokenError):
+    """The ID token's ``auth_time`` or ``acr`` falls short of what the admin asked for."""
+
+    code = "step_up_refused"
+    message = "The admin needs a more recent or stronger sign-in at your identity provider."
+    status = 403
+
+
 class StateError(OIDCError):
     """The callback's ``state`` is missing, unknown, expired or already used."""
 

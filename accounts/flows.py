@@ -11,7 +11,7 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
@@ -21,6 +21,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import StateError
+
+if TYPE_CHECKING:
+    from .stepup import Requirement
 
 SESSION_STATES = "oidc_states"
 
@@ -64,9 +67,17 @@ def _remember(request: HttpRequest, state: str, entry: dict[str, Any]) -> None:
 
 
 def authorization_url(
-    request: HttpRequest, *, next_url: str | None, prompt: str | None = None
+    request: HttpRequest,
+    *,
+    next_url: str | None,
+    prompt: str | None = None,
+    requirement: Requirement | None = None,
 ) -> str:
-    """Build the provider URL for a new sign-in and remember its state in the session."""
+    """Build the provider URL for a new sign-in and remember its state in the session.
+
+    ``requirement`` (admin step-up) adds ``max_age``/``acr_values``; the state records it so
+    that the callback holds the ID token to exactly what was asked.
+    """
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier, challenge = pkce_pair()
@@ -82,6 +93,8 @@ def authorization_url(
     }
     if prompt:
         params["prompt"] = prompt
+    if requirement is not None:
+        params.update(requirement.as_params())
     _remember(
         request,
         state,
@@ -91,6 +104,7 @@ def authorization_url(
             "next": safe_next_url(request, next_url),
             "created": time.time(),
             "prompt": prompt or "",
+            **(requirement.to_state() if requirement is not None else {}),
         },
     )
     base = endpoint("authorization_endpoint")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import quote_plus
 
 import requests
 
+from .client_auth import client_authentication
 from .conf import oidc_settings
 from .errors import ConfigurationError, InvalidGrant, ProviderError
 
@@ -58,18 +58,9 @@ def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
     ``invalid_grant`` becomes ``InvalidGrant`` so that callers can tell a revoked grant
     (sign the user out) from a provider that is down (keep the session for a while).
     """
-    data = dict(data)
-    auth = None
-    if oidc_settings.OIDC_TOKEN_USE_BASIC_AUTH:
-        # RFC 6749 2.3.1: both are form-urlencoded before they go into the Basic header.
-        auth = (
-            quote_plus(oidc_settings.OIDC_RP_CLIENT_ID),
-            quote_plus(oidc_settings.OIDC_RP_CLIENT_SECRET),
-        )
-    else:
-        data["client_id"] = oidc_settings.OIDC_RP_CLIENT_ID
-        data["client_secret"] = oidc_settings.OIDC_RP_CLIENT_SECRET
-    response = provider_request("POST", url, data=data, auth=auth)
+    client = client_authentication()
+    data = {**data, **client.data}
+    response = provider_request("POST", url, data=data, auth=client.basic)
     if response.status_code == 200:
         return _json_object(response, url)
     error = _error_code(response)
@@ -81,7 +72,7 @@ def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
             "invalid_client",
             ConfigurationError.message,
             detail=f"{answer}: the provider refused this site's client credentials, "
-            "check OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET",
+            f"check {client.settings_to_check}",
         )
     raise ProviderError(
         "token_request_failed",

@@ -25,6 +25,9 @@ SESSION_LIFETIME = "oidc_access_lifetime"  # seconds the access token was issued
 SESSION_STARTED_AT = "oidc_started_at"
 SESSION_ISSUER = "oidc_iss"  # who the user is at the provider, for /api/me/ without a query
 SESSION_SUBJECT = "oidc_sub"
+# The ID token's auth_time and acr: when and how the user last authenticated at the provider.
+SESSION_AUTH_TIME = "oidc_auth_time"
+SESSION_ACR = "oidc_acr"
 
 
 def _session_store_class() -> Any:
@@ -112,6 +115,16 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
     request.session[SESSION_STARTED_AT] = time.time()
     request.session[SESSION_ISSUER] = claims["iss"]
     request.session[SESSION_SUBJECT] = claims["sub"]
+    remember_authentication(request, claims)
+
+
+def remember_authentication(request: HttpRequest, claims: dict[str, Any]) -> None:
+    """Keep the ID token's ``auth_time`` and ``acr`` (admin step-up, the profile page)."""
+    auth_time = claims.get("auth_time")
+    valid_time = isinstance(auth_time, (int, float)) and not isinstance(auth_time, bool)
+    acr = claims.get("acr")
+    request.session[SESSION_AUTH_TIME] = float(auth_time) if valid_time else None
+    request.session[SESSION_ACR] = acr[:255] if isinstance(acr, str) else None
 
 
 def current(request: HttpRequest) -> OIDCSession | None:

@@ -14,7 +14,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import Provider, { errors as oidcErrors } from 'oidc-provider';
+import Provider, { errors as oidcErrors, interactionPolicy } from 'oidc-provider';
 // The stock in-memory adapter, imported directly (oidc-provider is pinned to
 // an exact version, so this internal path is stable). By default every
 // Provider instance gets its own private store; we need ONE store shared by
@@ -59,6 +59,11 @@ const CONFIG = {
   siteUrl: SITE_URL,
   clientId: process.env.DEVIDP_CLIENT_ID || 'django-site',
   clientSecret: process.env.DEVIDP_CLIENT_SECRET || 'dev-client-secret-change-me',
+  // client_secret_basic (default), client_secret_post or private_key_jwt; with the last,
+  // the client has no secret and its keys come from DEVIDP_CLIENT_JWKS_URI (default: the
+  // site's /oidc/jwks.json).
+  tokenAuthMethod: process.env.DEVIDP_TOKEN_AUTH_METHOD || 'client_secret_basic',
+  clientJwksUri: process.env.DEVIDP_CLIENT_JWKS_URI || `${SITE_URL}/oidc/jwks.json`,
   accessTokenTtl: envInt('DEVIDP_ACCESS_TOKEN_TTL', 300),
   idTokenTtl: envInt('DEVIDP_ID_TOKEN_TTL', 3600),
   refreshTokenTtl: 24 * 60 * 60,
@@ -187,6 +192,13 @@ function checkCredentials(username, password) {
   const given = crypto.createHash('sha256').update(String(password)).digest();
   const expected = crypto.createHash('sha256').update(user.password).digest();
   return crypto.timingSafeEqual(given, expected) ? user : undefined;
+}
+
+function checkOneTimeCode(user, code) {
+  if (typeof user.otp !== 'string' || !user.otp) return false;
+  const given = crypto.createHash('sha256').update(String(code)).digest();
+  const expected = crypto.createHash('sha256').update(user.otp).digest();
+  return crypto.timingSafeEqual(given, expected);
 }
 
 function userClaims(user) {
@@ -321,12 +333,16 @@ function devFetch(url, options) {
 
 function clientMetadata() {
   const site = CONFIG.siteUrl;
+  const keyAuth = CONFIG.tokenAuthMethod === 'private_key_jwt';
   return {
     client_id: CONFIG.clientId,
-    client_secret: CONFIG.clientSecret,
+    ...(keyAuth ? { jwks_uri: CONFIG.clientJwksUri } : { client_secret: CONFIG.clientSecret }),
     client_name: 'Django site (dev)',
     application_type: 'web',
-    token_endpoint_auth_method: 'client_secret_basic',
+    token_endpoint_auth_method: CONFIG.tokenAuthMethod,
+    // auth_time in every ID token, not only when max_age is asked for: the site shows it
+    // and judges admin access by it.
+    require_auth_time: true,
     redirect_uris: [`${site}/oidc/callback/`],
     post_logout_redirect_uris: [`${site}/oidc/logout/complete/`],
     backchannel_logout_uri: `${site}/oidc/backchannel-logout/`,
@@ -402,8 +418,34 @@ function renderError(ctx, out) {
   ctx.body = page('Error', `<h1>Something went wrong</h1><dl>${rows}</dl>`);
 }
 
+// Authentication strengths: "pwd" for the password alone, "mfa" with the one-time code.
+const ACR_VALUES = ['pwd', 'mfa'];
+
+// The stock policy, plus: when acr_values asks for a strength this session did not reach,
+// ask the user to sign in again (a real provider's step-up), once per interaction.
+function interactionPolicyWithAcrStepUp() {
+  const policy = interactionPolicy.base();
+  const { Check } = interactionPolicy;
+  policy.get('login').checks.push(new Check(
+    'acr_values_unmet',
+    'the requested authentication strength was not reached',
+    (ctx) => {
+      const { oidc } = ctx;
+      const requested = oidc.params.acr_values;
+      if (!requested || !oidc.session.accountId || oidc.result?.login) {
+        return Check.NO_NEED_TO_PROMPT;
+      }
+      return requested.split(' ').includes(oidc.acr)
+        ? Check.NO_NEED_TO_PROMPT
+        : Check.REQUEST_PROMPT;
+    },
+  ));
+  return policy;
+}
+
 function buildConfiguration(keys) {
   return {
+    acrValues: ACR_VALUES,
     adapter: adapterFactory,
     clients: [clientMetadata(), apiClientMetadata()],
     jwks: keys.jwks,
@@ -414,7 +456,8 @@ function buildConfiguration(keys) {
     },
     findAccount,
     claims: {
-      openid: ['sub'],
+      // acr in every ID token (not only when acr_values asks): the site shows it.
+      openid: ['sub', 'acr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name', 'family_name', 'preferred_username', 'groups'],
     },
@@ -455,6 +498,7 @@ function buildConfiguration(keys) {
       claimsParameter: { enabled: false },
     },
     interactions: {
+      policy: interactionPolicyWithAcrStepUp(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     // Same-origin browser flow only; no CORS needed.
@@ -497,16 +541,22 @@ function installProvider(keys) {
 // Interaction pages (login form; consent is granted automatically)
 // ---------------------------------------------------------------------------
 
-function loginPage(uid, { username = '', error = '' } = {}) {
+function loginPage(uid, { username = '', error = '', wantsMfa = false } = {}) {
   const errorHtml = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
+  const mfaNote = wantsMfa
+    ? '<p id="mfa-requested">The application asks for a second factor: enter your one-time code.</p>'
+    : '';
   return page('Sign in', `
 <h1>Sign in</h1>
 ${errorHtml}
+${mfaNote}
 <form method="post" action="/interaction/${escapeHtml(uid)}" autocomplete="off">
   <label for="username">Username</label>
   <input id="username" name="username" type="text" value="${escapeHtml(username)}" required autofocus>
   <label for="password">Password</label>
   <input id="password" name="password" type="password" required>
+  <label for="otp">One-time code (second factor, optional)</label>
+  <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code">
   <button type="submit">Sign in</button>
 </form>`);
 }
@@ -546,8 +596,9 @@ async function handleInteraction(req, res, uid) {
     return;
   }
 
+  const wantsMfa = (details.params.acr_values || '').split(' ').includes('mfa');
   if (req.method === 'GET') {
-    sendHtml(res, 200, loginPage(uid));
+    sendHtml(res, 200, loginPage(uid, { wantsMfa }));
     return;
   }
 
@@ -555,12 +606,19 @@ async function handleInteraction(req, res, uid) {
   const username = form.get('username') || '';
   const user = checkCredentials(username, form.get('password') || '');
   if (!user) {
-    sendHtml(res, 200, loginPage(uid, { username, error: 'Invalid username or password' }));
+    sendHtml(res, 200, loginPage(uid, { username, wantsMfa, error: 'Invalid username or password' }));
     return;
   }
-  log(`login ok: ${user.username}`);
+  // The demo second factor: a fixed code per user in users.json ("otp"). No code: "pwd".
+  const otp = form.get('otp') || '';
+  if (otp && !checkOneTimeCode(user, otp)) {
+    sendHtml(res, 200, loginPage(uid, { username, wantsMfa, error: 'Invalid one-time code' }));
+    return;
+  }
+  const acr = otp ? 'mfa' : 'pwd';
+  log(`login ok: ${user.username} (acr ${acr})`);
   await provider.interactionFinished(req, res, {
-    login: { accountId: user.sub, amr: ['pwd'] },
+    login: { accountId: user.sub, acr, amr: otp ? ['pwd', 'otp'] : ['pwd'] },
   }, { mergeWithLastSubmission: false });
 }
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", pages.healthz, name="healthz"),
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("oidc/jwks.json", oidc.site_jwks, name="oidc_site_jwks"),
     path("oidc/logout/", logout.LogoutView.as_view(), name="oidc_logout"),
     path("oidc/logout/complete/", logout.logout_complete, name="oidc_logout_complete"),
     path("oidc/backchannel-logout/", logout.backchannel_logout, name="oidc_backchannel_logout"),

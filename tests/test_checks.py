@@ -9,6 +9,7 @@ from accounts.checks import (
     SUPPORTED_ALGORITHMS,
     check_algorithms,
     check_cache_and_sessions,
+    check_client_auth,
     check_middleware,
     check_provider,
 )
@@ -59,7 +60,13 @@ def good(settings, monkeypatch):
 
 
 def all_checks() -> list[checks.CheckMessage]:
-    return check_provider() + check_algorithms() + check_middleware() + check_cache_and_sessions()
+    return (
+        check_provider()
+        + check_algorithms()
+        + check_middleware()
+        + check_cache_and_sessions()
+        + check_client_auth()
+    )
 
 
 def test_good_configuration_passes_every_accounts_check(good):
@@ -320,3 +327,74 @@ def test_checks_are_registered_with_django(good):
     good.OIDC_RP_SIGN_ALGO = ["none"]
     ids = {m.id for m in checks.run_checks()}
     assert {"accounts.E001", "accounts.E004"} <= ids
+
+
+# --- check_client_auth ---------------------------------------------------------------------
+def w004(path) -> checks.Warning:
+    return checks.Warning(
+        f"The private_key_jwt signing key file {path} does not exist.",
+        hint="Set OIDC_RP_SIGNING_KEY_FILE to a PEM key file that every server of the "
+        "site shares (manage.py rotate_signing_key writes one); a key generated on "
+        "first use belongs to one machine only.",
+        id="accounts.W004",
+    )
+
+
+def w005(reason: str) -> checks.Warning:
+    return checks.Warning(
+        f"The private_key_jwt signing key file cannot be used: {reason}.",
+        hint="Make it readable by the site and hold PEM private keys (RSA of 2048 bits "
+        "or more, or EC P-256), newest first.",
+        id="accounts.W005",
+    )
+
+
+@pytest.fixture
+def pkjwt_checks(good, tmp_path, monkeypatch):
+    from accounts import signing_keys
+
+    good.OIDC_TOKEN_AUTH_METHOD = "private_key_jwt"
+    good.OIDC_RP_CLIENT_SECRET = ""
+    monkeypatch.setattr(signing_keys, "GENERATED_KEY_FILE", tmp_path / "generated.pem")
+    return good
+
+
+def test_unknown_token_auth_method_is_an_error(good):
+    good.OIDC_TOKEN_AUTH_METHOD = "client_secret_jwt"
+    assert check_client_auth() == [
+        checks.Error(
+            "OIDC_TOKEN_AUTH_METHOD is 'client_secret_jwt', not a known method.",
+            hint="Use one of: client_secret_basic, client_secret_post, private_key_jwt.",
+            id="accounts.E009",
+        )
+    ]
+
+
+def test_missing_key_file_warns_in_production(pkjwt_checks, tmp_path):
+    assert check_client_auth() == [w004(tmp_path / "generated.pem")]
+    pkjwt_checks.OIDC_RP_SIGNING_KEY_FILE = str(tmp_path / "site-keys.pem")
+    assert check_client_auth() == [w004(tmp_path / "site-keys.pem")]
+
+
+def test_missing_generated_key_file_is_fine_in_debug(pkjwt_checks):
+    pkjwt_checks.DEBUG = True
+    assert check_client_auth() == []
+
+
+def test_unreadable_key_file_warns(pkjwt_checks, tmp_path):
+    path = tmp_path / "site-keys.pem"
+    path.write_text("not a key")
+    pkjwt_checks.OIDC_RP_SIGNING_KEY_FILE = str(path)
+    assert check_client_auth() == [w005(f"{path}: it holds no PEM private key")]
+    path.unlink()
+    path.mkdir()  # unreadable as a file whoever runs the tests (root reads any file)
+    assert check_client_auth() == [w005(f"{path} cannot be read (IsADirectoryError)")]
+
+
+def test_a_good_key_file_passes(pkjwt_checks, tmp_path):
+    from accounts import signing_keys
+
+    pkjwt_checks.OIDC_RP_SIGNING_KEY_FILE = str(tmp_path / "site-keys.pem")
+    signing_keys.rotate()
+    assert check_client_auth() == []
+    assert all_checks() == []

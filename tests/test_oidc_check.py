@@ -228,6 +228,21 @@ def test_missing_client_secret_fails(discovering_op, settings):
     assert "OIDC_RP_CLIENT_SECRET is not set" in line(output, "client")
 
 
+def test_private_key_jwt_needs_a_usable_key_not_a_secret(discovering_op, settings, tmp_path):
+    settings.OIDC_RP_CLIENT_SECRET = ""
+    settings.OIDC_TOKEN_AUTH_METHOD = "private_key_jwt"
+    settings.OIDC_RP_SIGNING_KEY_FILE = str(tmp_path / "keys.pem")
+    (tmp_path / "keys.pem").write_text("not a key")
+    output, _ = failing()
+    assert "private_key_jwt: the signing key file" in line(output, "client")
+
+    from accounts import signing_keys
+
+    (tmp_path / "keys.pem").unlink()
+    fresh, _ = signing_keys.rotate()
+    assert f"private_key_jwt with key {fresh.kid} (RS256)" in line(check(), "client")
+
+
 def test_configured_endpoints_without_discovery_are_checked(op):
     results = {r.name: r for r in provider_check()}
 

@@ -19,6 +19,7 @@ TITLES = {
     "configuration_error": "Sign-in is misconfigured",
     "account_error": "Your account cannot sign in",
     "access_denied": "Sign-in was cancelled",
+    "step_up_refused": "The admin needs a fresh sign-in",
 }
 
 

@@ -8,19 +8,21 @@ import logging
 from django.conf import settings
 from django.contrib import auth, messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
+from django.views.decorators.cache import never_cache
 from django.views.generic import View
 from mozilla_django_oidc.views import (
     OIDCAuthenticationCallbackView,
     OIDCAuthenticationRequestView,
 )
 
-from .. import sessions
-from ..conf import oidc_settings
+from .. import sessions, signing_keys
+from ..conf import oidc_settings, token_auth_method
 from ..discovery import get_metadata
 from ..errors import AccountError, OIDCError, StateError, TokenError
-from ..flows import authorization_url, consume_state
+from ..flows import authorization_url, consume_state, safe_next_url
+from ..stepup import Requirement, admin_requirement, is_admin_url
 from ..tokens import unverified_claims
 from .errors import error_response
 
@@ -42,8 +44,11 @@ class AuthenticateView(OIDCAuthenticationRequestView):
         View.__init__(self, **kwargs)  # the parent reads settings here; conf.py does that
 
     def get(self, request: HttpRequest) -> HttpResponse:
+        next_url = safe_next_url(request, request.GET.get("next"))
+        # Headed for the admin: ask for what the admin will want, in this one round trip.
+        requirement = admin_requirement() if is_admin_url(next_url) else None
         try:
-            url = authorization_url(request, next_url=request.GET.get("next"))
+            url = authorization_url(request, next_url=next_url, requirement=requirement)
         except OIDCError as exc:
             return error_response(request, exc, event="sign-in could not start")
         return HttpResponseRedirect(url)
@@ -80,7 +85,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
                 "missing_code", "The identity provider's answer carried no sign-in code."
             )
         user = auth.authenticate(
-            request, code=code, code_verifier=entry["code_verifier"], nonce=entry["nonce"]
+            request,
+            code=code,
+            code_verifier=entry["code_verifier"],
+            nonce=entry["nonce"],
+            requirement=Requirement.from_state(entry),
         )
         if user is None:
             raise AccountError()
@@ -133,3 +142,23 @@ def _unverified_identity(request: HttpRequest) -> dict[str, str]:
     if not claims:
         return {}
     return {"iss": str(claims.get("iss", "-")), "sub": str(claims.get("sub", "-"))}
+
+
+@never_cache
+def site_jwks(request: HttpRequest) -> HttpResponse:
+    """``GET /oidc/jwks.json``: the site's public keys, for ``private_key_jwt``.
+
+    The signing key, a rotated-in key waiting to sign, and the previous key are all listed.
+    Nothing is generated unless the site authenticates with ``private_key_jwt``.
+    """
+    in_use = token_auth_method() == "private_key_jwt"
+    if not in_use and not signing_keys.key_file().exists():
+        return JsonResponse({"keys": []})
+    try:
+        return JsonResponse(signing_keys.public_jwks())
+    except signing_keys.KeyFileError as exc:
+        logger.error("jwks.json: the signing key file is unusable: %s", exc)
+        return JsonResponse(
+            {"error": "keys_unavailable", "message": "This site's public keys cannot be read."},
+            status=503,
+        )

@@ -23,6 +23,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     row = sessions.current(request)
     expiry = request.session.get_expiry_date()
     started = request.session.get(sessions.SESSION_STARTED_AT)
+    auth_time = request.session.get(sessions.SESSION_AUTH_TIME)
     return render(
         request,
         "accounts/profile.html",
@@ -33,6 +34,9 @@ def profile(request: HttpRequest) -> HttpResponse:
             "session_started_at": (datetime.fromtimestamp(started, tz=UTC) if started else None),
             "access_expires_at": row.access_expires_at if row else None,
             "has_refresh_token": bool(row and row.refresh_token),
+            "oidc_session": sessions.SESSION_EXPIRES_AT in request.session,
+            "auth_time": datetime.fromtimestamp(auth_time, tz=UTC) if auth_time else None,
+            "acr": request.session.get(sessions.SESSION_ACR),
         },
     )
 
