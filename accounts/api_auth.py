@@ -51,9 +51,14 @@ class ApiRefusal(Exception):
 
 def bearer_token(request: HttpRequest) -> str | None:
     """The token of ``Authorization: Bearer <token>``, or None when there is no such header."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
+    # META, not request.headers: this runs on every API request and needs one header.
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+@functools.cache
+def _sign_in_path() -> str:
+    return reverse("oidc_authentication_init")
 
 
 def session_caller(request: HttpRequest) -> Caller | None:
@@ -111,6 +116,8 @@ def authenticate_request(
 
 
 def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:
+    if not refusal.error:
+        return  # no credentials at all: a plain challenge, not an event worth a line
     logger.warning(
         "api request refused: reason=%s path=%s", loggable(refusal.reason), loggable(request.path)
     )
@@ -130,7 +137,7 @@ def challenge(refusal: ApiRefusal) -> tuple[dict[str, Any], str]:
         header += f', scope="{refusal.scope}"'
         body["scope"] = refusal.scope
     if refusal.status == 401:
-        body["sign_in_url"] = reverse("oidc_authentication_init")
+        body["sign_in_url"] = _sign_in_path()
     return body, header
 
 
@@ -144,8 +151,13 @@ def refusal_response(request: HttpRequest, refusal: ApiRefusal) -> JsonResponse:
     return response
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     """Django's CSRF check, for a session request to a view exempt for bearer requests."""
+    if request.method in SAFE_METHODS:
+        return None  # what the check itself would conclude, without building it
     check = CsrfViewMiddleware(lambda req: HttpResponse())
     check.process_request(request)
     return check.process_view(request, lambda req: None, (), {})
