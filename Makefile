@@ -22,6 +22,7 @@ bench: setup
 	$(PY) bench/bench_middleware.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_refresh.py
+	$(PY) bench/bench_api.py
 
 setup: $(VENV)/.installed devidp/node_modules/.installed
 
