@@ -89,9 +89,9 @@ def set_managed_groups(user: AbstractBaseUser, wanted: Iterable[str], policy: Cl
 
 
 def _find_identity(issuer: str, subject: str) -> OIDCIdentity | None:
-    return (
-        OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
-    )
+    # Unique on (issuer, subject): no ORDER BY needed (``first()`` would add one).
+    found = OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject)
+    return next(iter(found[:1]), None)
 
 
 def _first_identity(issuer: str, profile: UserProfile) -> OIDCIdentity:
