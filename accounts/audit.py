@@ -143,16 +143,17 @@ def log_event(fields: dict[str, Any], *, when: Any) -> None:
     }
     if fields.get("detail"):
         data["detail"] = fields["detail"]
-    level = logging.WARNING if fields["outcome"] == FAILURE else logging.INFO
+    # INFO whatever the outcome: the flow's own WARNING line is the one line of a refusal in
+    # the operational log; this is the audit stream (filter on the accounts.audit logger).
     if oidc_settings.OIDC_AUDIT_LOG_JSON:
-        logger.log(level, json.dumps({"audit": True, **data}, sort_keys=True, default=str))
+        logger.info(json.dumps({"audit": True, **data}, sort_keys=True, default=str))
         return
     pairs = " ".join(
         f"{key}={value if value not in (None, '') else '-'}"
         for key, value in data.items()
         if key not in ("time", "detail")
     )
-    logger.log(level, "audit %s", pairs)
+    logger.info("audit %s", pairs)
 
 
 def _should_flush(count: int) -> bool:

@@ -140,7 +140,7 @@ def _audit(request: HttpRequest, row: OIDCSession, reason: str) -> None:
         reason=reason,
         issuer=row.issuer,
         subject=row.subject,
-        user=request.user,
+        user=row.user,
     )
 
 
