@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts import audit
+from accounts import audit, sessions
 from accounts.models import AuditEvent, OIDCSession
 from accounts.sync.engine import directory_sync
 from tests.session_support import expire_access_token, signed_in_session
@@ -23,6 +24,7 @@ from tests.support.devidp import free_port
 from tests.support.fakeop import CLIENT_SECRET
 from tests.sync_support import ListSource, person
 from tests.test_backchannel import logout_token
+from tests.test_stepup import answer_step_up, provider_params, sign_in_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -278,11 +280,39 @@ def test_provider_down_writes_one_row_per_outage_not_per_request(op, settings):
 # --- the events other parts of the product write ----------------------------------------
 
 
+def test_an_admin_step_up_answered_in_full_writes_one_row(client, op):
+    sign_in_staff(client, op, auth_age=7200)
+    params = provider_params(client.get("/admin/"))
+    AuditEvent.objects.all().delete()
+
+    response = answer_step_up(client, op, params, auth_time=int(time.time()) - 5, acr="mfa")
+
+    assert response.status_code == 302
+    row = only_row(event=audit.ADMIN_STEP_UP)
+    assert (row.outcome, row.subject, row.username) == ("success", "sub-alice", "alice")
+    assert row.detail["acr"] == "mfa"
+    assert only_row(event=audit.SIGN_IN).outcome == "success"
+
+
+def test_an_admin_step_up_answered_short_writes_one_refusal_naming_the_user(client, op):
+    sign_in_staff(client, op, auth_age=7200)
+    old = int(client.session[sessions.SESSION_AUTH_TIME])
+    params = provider_params(client.get("/admin/"))
+    AuditEvent.objects.all().delete()
+
+    assert answer_step_up(client, op, params, auth_time=old).status_code == 403
+
+    row = only_row(event=audit.ADMIN_STEP_UP)
+    assert fields(row) == (
+        "admin_step_up", "failure", "auth_too_old", "default", op.issuer, "sub-alice", "alice"
+    )  # fmt: skip
+    assert not AuditEvent.objects.filter(event=audit.SIGN_IN).exists()
+
+
 @pytest.mark.parametrize(
-    "event",
-    [audit.ADMIN_STEP_UP, audit.PROVIDER_ADDED, audit.PROVIDER_CHANGED, audit.PROVIDER_DISABLED],
+    "event", [audit.PROVIDER_ADDED, audit.PROVIDER_CHANGED, audit.PROVIDER_DISABLED]
 )
-def test_step_up_and_provider_events_have_names_and_write_one_row(event):
+def test_provider_events_have_names_and_write_one_row(event):
     operator = User.objects.create_user("ops")
 
     audit.record(

@@ -20,7 +20,7 @@ from mozilla_django_oidc.views import (
 from .. import audit, sessions, signing_keys
 from ..conf import oidc_settings, token_auth_method
 from ..discovery import get_metadata
-from ..errors import AccountError, OIDCError, StateError, TokenError
+from ..errors import AccountError, OIDCError, StateError, StepUpError, TokenError
 from ..flows import authorization_url, consume_state, safe_next_url
 from ..models import OIDCIdentity
 from ..stepup import Requirement, admin_requirement, is_admin_url
@@ -62,6 +62,10 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
             return self._callback(request)
+        except StepUpError as exc:  # the token's signature and claims were checked first
+            identity = _unverified_identity(request)
+            stepup_refused(request, exc, **identity)
+            return error_response(request, exc, **identity)
         except TokenError as exc:
             refused(request, exc)  # its identity is unverified: not recorded
             return error_response(request, exc, **_unverified_identity(request))
@@ -105,14 +109,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             if previous is not None:
                 previous.delete()  # its session key is gone with the rotation
             sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
-        audit.record(
-            audit.SIGN_IN,
-            audit.SUCCESS,
-            request=request,
-            issuer=claims["iss"],
-            subject=claims["sub"],
-            user=user,
-        )
+        _audit_sign_in(request, user, claims, stepped_up=Requirement.from_state(entry) is not None)
         messages.success(request, f"Signed in as {user.get_username()}.")
         return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
 
@@ -157,6 +154,29 @@ def _check_response_issuer(request: HttpRequest) -> None:
         raise OIDCError(
             "wrong_response_iss", "The sign-in response came from a different provider."
         )
+
+
+def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool) -> None:
+    """The sign-in's row; an admin step-up answered in full gets its own row too."""
+    identity = {"issuer": claims["iss"], "subject": claims["sub"], "user": user}
+    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, **identity)
+    if stepped_up:
+        detail = {"acr": str(claims.get("acr") or "")[:64], "auth_time": claims.get("auth_time")}
+        audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
+
+
+def stepup_refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
+    """An admin step-up answered short (too old, too weak): one row naming whose."""
+    found = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
+    audit.record(
+        audit.ADMIN_STEP_UP,
+        audit.FAILURE,
+        request=request,
+        reason=exc.code,
+        issuer=iss,
+        subject=sub,
+        user=found.user if found else None,
+    )
 
 
 def refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
