@@ -122,10 +122,10 @@ def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:
     logger.warning(
         "api request refused: reason=%s path=%s", loggable(refusal.reason), loggable(request.path)
     )
-    if refusal.error:  # a token was sent and refused: audited, one row per reason and minute
-        audit.record_sampled(
-            audit.BEARER_REFUSED, audit.FAILURE, request=request, reason=refusal.reason
-        )
+    # A token was sent and refused: audited, one row per reason and minute.
+    audit.record_sampled(
+        audit.BEARER_REFUSED, audit.FAILURE, request=request, reason=refusal.reason
+    )
 
 
 def challenge(refusal: ApiRefusal) -> tuple[dict[str, Any], str]:
