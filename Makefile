@@ -20,6 +20,7 @@ lint: setup
 bench: setup
 	$(PY) bench/bench_signin.py
 	$(PY) bench/bench_middleware.py
+	$(PY) bench/bench_encryption.py
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_refresh.py
 	$(PY) bench/bench_api.py

@@ -83,7 +83,9 @@ class UserAdmin(DjangoUserAdmin):
     )
     def end_sessions(self, request: HttpRequest, queryset: QuerySet) -> None:
         user_ids = list(queryset.values_list("pk", flat=True))
-        ended = sessions.end_user_sessions(user_ids)
+        ended = sessions.end_user_sessions(
+            user_ids, request=request, by=f"admin: {request.user.get_username()}"
+        )
         self.message_user(
             request,
             f"Ended {ended} session{'' if ended == 1 else 's'} of {len(user_ids)} "
@@ -125,6 +127,8 @@ class OIDCSessionAdmin(admin.ModelAdmin):
         "access_expires_at",
         "refreshed_at",
         "provider_unreachable_since",
+        "ip_address",
+        "user_agent",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -135,3 +139,6 @@ class OIDCSessionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+from . import admin_audit  # noqa: E402, F401  (registers the audit log's admin)

@@ -27,6 +27,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from . import audit
 from .bearer import BearerError, Caller, authenticate_bearer
 from .errors import OIDCError
 from .sessions import SESSION_ISSUER, SESSION_SUBJECT
@@ -120,6 +121,10 @@ def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:
         return  # no credentials at all: a plain challenge, not an event worth a line
     logger.warning(
         "api request refused: reason=%s path=%s", loggable(refusal.reason), loggable(request.path)
+    )
+    # A token was sent and refused: audited, one row per reason and minute.
+    audit.record_sampled(
+        audit.BEARER_REFUSED, audit.FAILURE, request=request, reason=refusal.reason
     )
 
 

@@ -76,6 +76,10 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_KEYCLOAK_REALM": "",
     "OIDC_SYNC_SCOPE": "",  # scope of the client-credentials token for SCIM/Keycloak
     "OIDC_SCIM_SUBJECT_ATTRIBUTE": "externalId",  # or "id"; see accounts/sync/sources/scim.py
+    # Audit log and client details (accounts/audit.py, accounts/client_info.py)
+    "OIDC_AUDIT_RETENTION_DAYS": 180,
+    "OIDC_AUDIT_LOG_JSON": False,  # audit log lines as one JSON object each (for a SIEM)
+    "OIDC_CLIENT_IP_HEADER": "",  # e.g. X-Forwarded-For, set by your proxy: its last address
 }
 
 LIST_SETTINGS = {

@@ -91,3 +91,12 @@ def needs_rotation(value: str, *, purpose: str) -> bool:
     if not is_encrypted(value):
         return True
     return value.split("$", 2)[1] != _keys(purpose)[0][0]
+
+
+def key_ids(purpose: str) -> list[str]:
+    """The ids of the keys that can read a value: the current one first, then fallbacks.
+
+    Cheap (the keys are derived once and cached): the session middleware compares a
+    session's key id with these on every request without decrypting anything.
+    """
+    return [key_id for key_id, _ in _keys(purpose)]

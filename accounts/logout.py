@@ -6,6 +6,7 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from . import sessions
@@ -32,7 +33,7 @@ def remember_jti(*, issuer: str, jti: str, exp: float | None) -> None:
         raise TokenError("replayed", REASONS["replayed"]) from exc
 
 
-def accept_logout_token(token: str) -> int:
+def accept_logout_token(token: str, *, request: HttpRequest | None = None) -> int:
     """Validate the logout token and end the matching sessions; return how many ended."""
     claims = validate_logout_token(token)
     exp = claims.get("exp")
@@ -40,7 +41,7 @@ def accept_logout_token(token: str) -> int:
         issuer=claims["iss"], jti=claims["jti"], exp=exp if isinstance(exp, (int, float)) else None
     )
     ended = sessions.end_by_claims(
-        issuer=claims["iss"], sid=claims.get("sid"), subject=claims.get("sub")
+        issuer=claims["iss"], sid=claims.get("sid"), subject=claims.get("sub"), request=request
     )
     logger.info(
         "back-channel logout: iss=%s sub=%s sid=%s ended=%d",

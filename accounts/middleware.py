@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 
-from . import sessions
+from . import audit, sessions, token_store
 from .conf import oidc_settings
 from .errors import OIDCError
 from .flows import authorization_url
@@ -32,6 +32,7 @@ MESSAGES = {
     Outcome.ENDED: "Your session has ended at your identity provider. Please sign in again.",
     "max_age": "Your session reached its maximum length. Please sign in again.",
     Outcome.NO_REFRESH_TOKEN: "Your session needs to be renewed. Please sign in again.",
+    Outcome.UNREADABLE: token_store.TokensUnreadable.message,
 }
 
 
@@ -45,7 +46,12 @@ class OIDCSessionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.check(request)
-        return response or self.get_response(request)
+        if response is not None:
+            return response
+        recorded = sessions.recorded_key(request)
+        response = self.get_response(request)
+        sessions.follow_session_key(request, recorded)  # the view may cycle or drop it
+        return response
 
     def check(self, request: HttpRequest) -> HttpResponse | None:
         if request.path_info.startswith(self.exempt):
@@ -53,9 +59,12 @@ class OIDCSessionMiddleware:
         session = request.session
         if sessions.SESSION_EXPIRES_AT not in session:
             return None  # not an OIDC session
+        key_id = session.get(token_store.SESSION_KEY_ID)
+        if key_id and not token_store.key_readable(key_id):  # a comparison, no decryption
+            return self.end(request, Outcome.UNREADABLE, audit_reason="tokens_unreadable")
         now = time.time()
         if sessions.session_lifetime_exceeded(session, oidc_settings.OIDC_SESSION_MAX_AGE, now):
-            return self.end(request, "max_age")
+            return self.end(request, "max_age", audit_reason=audit.EXPIRED)
         if not sessions.refresh_due(
             session[sessions.SESSION_EXPIRES_AT],
             session.get(sessions.SESSION_LIFETIME),
@@ -83,8 +92,23 @@ class OIDCSessionMiddleware:
             return unauthorized(request, outcome)  # the session stays for the next navigation
         return self.end(request, outcome)
 
-    def end(self, request: HttpRequest, reason: Outcome | str) -> HttpResponse:
-        sessions.end_current(request)
+    def end(
+        self, request: HttpRequest, reason: Outcome | str, *, audit_reason: str = ""
+    ) -> HttpResponse:
+        # The row first: reading request.user may flush a session whose auth hash no
+        # longer verifies (SECRET_KEY gone), and the row must go with it.
+        row = sessions.current(request)
+        if audit_reason:
+            audit.record(
+                audit.SIGN_OUT,
+                audit.SUCCESS,
+                request=request,
+                reason=audit_reason,
+                issuer=row.issuer if row else "",
+                subject=row.subject if row else "",
+                user=row.user if row else None,
+            )
+        sessions.end_current(request, row=row)
         if wants_json(request) or request.method != "GET":
             return unauthorized(request, reason)
         messages.info(request, MESSAGES.get(reason, MESSAGES[Outcome.ENDED]))

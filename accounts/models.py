@@ -49,6 +49,7 @@ class OIDCSession(models.Model):
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
     sid = models.CharField(max_length=255, blank=True, db_index=True)
+    # Encrypted at rest (accounts/token_store.py): read them only through token_store.read.
     id_token = models.TextField(blank=True)
     access_token = models.TextField(blank=True)
     refresh_token = models.TextField(blank=True)
@@ -56,6 +57,9 @@ class OIDCSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     provider_unreachable_since = models.DateTimeField(null=True, blank=True)
+    # What the user sees in their list of sessions, recorded at sign-in.
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
 
     class Meta:
         verbose_name = "OIDC session"
@@ -77,3 +81,42 @@ class UsedTokenId(models.Model):
 
     def __str__(self) -> str:
         return f"{self.jti} @ {self.issuer}"
+
+
+class AuditEvent(models.Model):
+    """One security event: a sign-in, a sign-out, a refused refresh, a sync run, ...
+
+    Written by the flows through ``accounts.audit.record`` only, never edited. ``event``,
+    ``outcome`` and ``reason`` are short machine codes (see ``accounts/audit.py``);
+    ``provider`` is a plain provider slug (``default`` for the configured provider). No row
+    ever holds a token, a code or a secret. ``count`` is above 1 for aggregated rows
+    (refused bearer tokens: one row per reason and minute).
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    event = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=16)
+    reason = models.CharField(max_length=64, blank=True)
+    provider = models.CharField(max_length=64, blank=True, default="default")
+    issuer = models.CharField(max_length=255, blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="as it was at the time")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    count = models.PositiveIntegerField(default=1)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "audit event"
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["event", "created_at"], name="audit_event_created")]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.outcome} {self.reason or ''}".strip()

@@ -24,7 +24,7 @@ from django.db import OperationalError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import sessions
+from . import audit, sessions, token_store
 from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import InvalidGrant, ProviderError, TokenError
@@ -48,6 +48,7 @@ class Outcome(enum.Enum):
     NO_REFRESH_TOKEN = "no_refresh_token"
     BUSY = "busy"  # another request is refreshing and took too long: serve, try later
     ENDED = "ended"  # invalid_grant, grace period over, invalid token, or row gone
+    UNREADABLE = "unreadable"  # the stored tokens' key is gone (SECRET_KEY rotated away)
 
 
 @contextlib.contextmanager
@@ -123,14 +124,38 @@ def _refresh_locked(request: HttpRequest, key: str, started: float) -> Outcome:
         return Outcome.PROVIDER_DOWN  # the request we waited for found the provider down
     if not row.refresh_token:
         return Outcome.NO_REFRESH_TOKEN
-    return _refresh_row(request, row)
+    try:
+        refresh_token = token_store.read(row, "refresh_token")
+    except token_store.TokensUnreadable as exc:
+        _refused(request, row, exc.code)
+        return Outcome.UNREADABLE
+    return _refresh_row(request, row, refresh_token)
 
 
-def _refresh_row(request: HttpRequest, row: OIDCSession) -> Outcome:
+def _audit(request: HttpRequest, row: OIDCSession, reason: str) -> None:
+    audit.record(
+        audit.REFRESH,
+        audit.FAILURE,
+        request=request,
+        reason=reason,
+        issuer=row.issuer,
+        subject=row.subject,
+        user=row.user,
+    )
+
+
+def _refused(request: HttpRequest, row: OIDCSession, reason: str) -> None:
+    """Log, audit and end a session whose refresh cannot succeed."""
+    logger.warning("refresh refused: reason=%s iss=%s sub=%s", reason, row.issuer, row.subject)
+    _audit(request, row, reason)
+    sessions.end_sessions([row])
+
+
+def _refresh_row(request: HttpRequest, row: OIDCSession, refresh_token: str) -> Outcome:
     try:
         tokens = token_request(
             endpoint("token_endpoint"),
-            {"grant_type": "refresh_token", "refresh_token": row.refresh_token},
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
         )
         claims = (
             validate_refreshed_id_token(tokens["id_token"], previous={"sub": row.subject})
@@ -138,24 +163,23 @@ def _refresh_row(request: HttpRequest, row: OIDCSession) -> Outcome:
             else None
         )
     except (InvalidGrant, TokenError) as exc:
-        logger.warning(
-            "refresh refused: reason=%s iss=%s sub=%s", exc.code, row.issuer, row.subject
-        )
-        sessions.end_sessions([row])
+        _refused(request, row, exc.code)
         return Outcome.ENDED
     except ProviderError as exc:
         return _provider_down(request, row, exc)
-    _store(row, tokens, claims)
+    _store(row, tokens, claims, refresh_token)
     _remember(request, row)
+    request.session[token_store.SESSION_KEY_ID] = token_store.current_key_id()
     logger.info("refreshed tokens: iss=%s sub=%s", row.issuer, row.subject)
     return Outcome.REFRESHED
 
 
 def _provider_down(request: HttpRequest, row: OIDCSession, exc: ProviderError) -> Outcome:
     cache.set(_attempt_key(row.session_key), time.time(), RETRY_INTERVAL)
-    if row.provider_unreachable_since is None:
+    if row.provider_unreachable_since is None:  # one audit row per session and outage
         row.provider_unreachable_since = timezone.now()
         _save(row, ["provider_unreachable_since"])
+        _audit(request, row, "provider_down")
     detail = f" ({exc.detail})" if exc.detail else ""
     if sessions.grace_exceeded(row, oidc_settings.OIDC_REFRESH_GRACE):
         logger.warning(
@@ -165,6 +189,7 @@ def _provider_down(request: HttpRequest, row: OIDCSession, exc: ProviderError) -
             row.subject,
             detail,
         )
+        _audit(request, row, "provider_down_past_grace")
         sessions.end_sessions([row])
         return Outcome.ENDED
     logger.warning(
@@ -179,12 +204,17 @@ def _provider_down(request: HttpRequest, row: OIDCSession, exc: ProviderError) -
     return Outcome.PROVIDER_DOWN
 
 
-def _store(row: OIDCSession, tokens: dict[str, Any], claims: dict[str, Any] | None) -> None:
-    row.access_token = tokens.get("access_token") or ""
-    row.refresh_token = tokens.get("refresh_token") or row.refresh_token  # rotated or kept
+def _store(
+    row: OIDCSession, tokens: dict[str, Any], claims: dict[str, Any] | None, refresh_token: str
+) -> None:
+    """Keep the new tokens, every one sealed under the current key (re-encrypting old ones)."""
+    row.access_token = token_store.seal(tokens.get("access_token"))
+    row.refresh_token = token_store.seal(tokens.get("refresh_token") or refresh_token)
     if claims is not None:
-        row.id_token = tokens["id_token"]
+        row.id_token = token_store.seal(tokens["id_token"])
         row.sid = str(claims.get("sid") or row.sid)[:255]
+    elif row.id_token:
+        row.id_token = _resealed_id_token(row)
     row.access_expires_at = sessions.expiry_from(tokens, claims)
     row.refreshed_at = timezone.now()
     row.provider_unreachable_since = None
@@ -212,3 +242,11 @@ def _save(row: OIDCSession, fields: list[str] | None = None) -> None:
                 )
                 return
             time.sleep(0.1 * attempt)
+
+
+def _resealed_id_token(row: OIDCSession) -> str:
+    """The kept ID token under the current key; dropped if unreadable (only a logout hint)."""
+    try:
+        return token_store.seal(token_store.read(row, "id_token"))
+    except token_store.TokensUnreadable:
+        return ""

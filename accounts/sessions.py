@@ -14,6 +14,8 @@ from django.contrib import auth
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from . import audit, token_store
+from .client_info import client_ip, user_agent
 from .models import OIDCSession
 
 logger = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ SESSION_SUBJECT = "oidc_sub"
 # The ID token's auth_time and acr: when and how the user last authenticated at the provider.
 SESSION_AUTH_TIME = "oidc_auth_time"
 SESSION_ACR = "oidc_acr"
+# The session key the OIDCSession row was stored under: Django may cycle the key (it does
+# when SECRET_KEY rotates and the auth hash is re-signed), and the row must follow it.
+SESSION_ROW_KEY = "oidc_session_key"
 
 
 def _session_store_class() -> Any:
@@ -103,12 +108,14 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
             "issuer": claims["iss"],
             "subject": claims["sub"],
             "sid": str(claims.get("sid") or "")[:255],
-            "id_token": tokens.get("id_token") or "",
-            "access_token": tokens.get("access_token") or "",
-            "refresh_token": tokens.get("refresh_token") or "",
+            "id_token": token_store.seal(tokens.get("id_token")),
+            "access_token": token_store.seal(tokens.get("access_token")),
+            "refresh_token": token_store.seal(tokens.get("refresh_token")),
             "access_expires_at": expires_at,
             "refreshed_at": None,
             "provider_unreachable_since": None,
+            "user_agent": user_agent(request),
+            "ip_address": client_ip(request),
         },
     )
     remember_expiry(request, expires_at.timestamp(), expires_at.timestamp() - time.time())
@@ -125,6 +132,32 @@ def remember_authentication(request: HttpRequest, claims: dict[str, Any]) -> Non
     acr = claims.get("acr")
     request.session[SESSION_AUTH_TIME] = float(auth_time) if valid_time else None
     request.session[SESSION_ACR] = acr[:255] if isinstance(acr, str) else None
+    request.session[token_store.SESSION_KEY_ID] = token_store.current_key_id()
+    request.session[SESSION_ROW_KEY] = request.session.session_key
+
+
+def recorded_key(request: HttpRequest) -> str | None:
+    """The key this session's OIDCSession row is stored under (None: not loaded, or none)."""
+    session = getattr(request, "session", None)
+    return session.get(SESSION_ROW_KEY) if session is not None and session.accessed else None
+
+
+def follow_session_key(request: HttpRequest, recorded: str | None) -> None:
+    """Keep the OIDCSession row with its session after the view ran.
+
+    Django may cycle the session key (when ``SECRET_KEY`` rotated, it re-signs the auth
+    hash under a new key): the row moves to the new key. Django may also drop the session
+    (an auth hash no key verifies): the row goes too. A comparison when nothing changed.
+    """
+    if recorded is None:
+        return
+    session = request.session
+    now, key = session.get(SESSION_ROW_KEY), session.session_key
+    if now is None:
+        OIDCSession.objects.filter(session_key=recorded).delete()
+    elif key and now != key:
+        OIDCSession.objects.filter(session_key=now).update(session_key=key)
+        session[SESSION_ROW_KEY] = key
 
 
 def current(request: HttpRequest) -> OIDCSession | None:
@@ -143,22 +176,59 @@ def end_sessions(rows: QuerySet[OIDCSession] | Iterable[OIDCSession]) -> int:
     return len(keys)
 
 
-def end_current(request: HttpRequest) -> None:
+def end_current(request: HttpRequest, *, row: OIDCSession | None = None) -> None:
     """Sign this request's user out: its OIDC state first, then the session itself."""
-    row = current(request)
+    row = row or current(request)
     if row is not None:
         OIDCSession.objects.filter(pk=row.pk).delete()
     auth.logout(request)  # flushes the session data and deletes it from the store
 
 
-def end_user_sessions(user_ids: Iterable[int]) -> int:
-    """End every session of these users: OIDC sessions and any other session they have."""
+def end_user_sessions(
+    user_ids: Iterable[int],
+    *,
+    reason: str = audit.OPERATOR,
+    request: HttpRequest | None = None,
+    by: str = "",
+) -> int:
+    """End every session of these users: OIDC sessions and any other session they have.
+
+    One audit row per user (``sign_out`` with ``reason``; ``by`` names the operator).
+    """
     user_ids = {int(pk) for pk in user_ids}
     if not user_ids:
         return 0
     ended = end_sessions(OIDCSession.objects.filter(user_id__in=user_ids))
     ended += _end_plain_sessions(user_ids)
     logger.info("ended %d sessions of %d users", ended, len(user_ids))
+    audit.record_for_users(
+        audit.SIGN_OUT,
+        audit.SUCCESS,
+        users=auth.get_user_model()._default_manager.filter(pk__in=user_ids),
+        request=request,
+        reason=reason,
+        detail={"by": by} if by else None,
+    )
+    return ended
+
+
+def user_sessions(user: Any) -> QuerySet[OIDCSession]:
+    """The user's signed-in sessions, newest first (for the profile page)."""
+    return OIDCSession.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def end_other_sessions(request: HttpRequest) -> int:
+    """ "Sign out everywhere else": end the user's sessions except this request's."""
+    others = user_sessions(request.user).exclude(session_key=request.session.session_key)
+    ended = end_sessions(list(others))
+    audit.record(
+        audit.SIGN_OUT,
+        audit.SUCCESS,
+        request=request,
+        reason=audit.OTHER_SESSIONS,
+        user=request.user,
+        detail={"sessions": ended},
+    )
     return ended
 
 
@@ -189,9 +259,19 @@ def session_lifetime_exceeded(session: Any, max_age: int, now: float | None = No
     return bool(started) and (now or time.time()) - float(started) > max_age
 
 
-def end_by_claims(*, issuer: str, sid: str | None = None, subject: str | None = None) -> int:
-    """End the sessions a logout names: by ``sid`` when given, else every session of ``sub``."""
-    rows = OIDCSession.objects.filter(issuer=issuer)
+def end_by_claims(
+    *,
+    issuer: str,
+    sid: str | None = None,
+    subject: str | None = None,
+    reason: str = audit.BACKCHANNEL,
+    request: HttpRequest | None = None,
+) -> int:
+    """End the sessions a logout names: by ``sid`` when given, else every session of ``sub``.
+
+    Writes one audit row (``sign_out`` with ``reason``) naming whose sessions ended.
+    """
+    rows = OIDCSession.objects.filter(issuer=issuer).select_related("user")
     if sid:
         rows = rows.filter(sid=sid)
         if subject:
@@ -200,7 +280,19 @@ def end_by_claims(*, issuer: str, sid: str | None = None, subject: str | None = 
         rows = rows.filter(subject=subject)
     else:
         return 0
-    return end_sessions(list(rows))
+    rows = list(rows)
+    ended = end_sessions(rows)
+    audit.record(
+        audit.SIGN_OUT,
+        audit.SUCCESS,
+        request=request,
+        reason=reason,
+        issuer=issuer,
+        subject=subject or (rows[0].subject if rows else ""),
+        user=rows[0].user if rows else None,
+        detail={"sessions": ended},
+    )
+    return ended
 
 
 def grace_exceeded(row: OIDCSession, grace: int) -> bool:

@@ -51,7 +51,7 @@ def make_clients():
     from django.test import Client
     from django.utils import timezone
 
-    from accounts import sessions
+    from accounts import sessions, token_store
     from accounts.models import OIDCIdentity, OIDCSession
 
     user = get_user_model().objects.create_user("bench", email="bench@example.com")
@@ -64,10 +64,13 @@ def make_clients():
     expires = timezone.now() + timezone.timedelta(days=1)
     OIDCSession.objects.create(
         session_key=session.session_key, user=user, issuer="http://op.test", subject="bench",
-        access_token="at", refresh_token="rt", access_expires_at=expires,
+        access_token=token_store.seal("at"), refresh_token=token_store.seal("rt"),
+        access_expires_at=expires,
     )  # fmt: skip
     session[sessions.SESSION_EXPIRES_AT] = expires.timestamp()
     session[sessions.SESSION_STARTED_AT] = time.time()
+    session[token_store.SESSION_KEY_ID] = token_store.current_key_id()
+    session[sessions.SESSION_ROW_KEY] = session.session_key
     session.save()
     return plain, oidc
 

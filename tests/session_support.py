@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts import sessions
+from accounts import sessions, token_store
 from accounts.models import OIDCIdentity, OIDCSession
 
 BACKEND = "accounts.backends.OIDCBackend"
@@ -50,6 +50,8 @@ def signed_in_session(
 ) -> OIDCSession:
     """Sign ``client`` in and give its session OIDC state; return the row.
 
+    The tokens are stored sealed, as sign-in stores them (``token_store.read`` reads them).
+
     ``expires_in`` is seconds from now until the access token expires (negative: expired;
     None: the provider did not say); ``lifetime`` is how long the token was issued for (it
     was issued ``lifetime - expires_in`` seconds ago); ``started_ago`` backdates the sign-in.
@@ -65,9 +67,9 @@ def signed_in_session(
         issuer=issuer,
         subject=subject,
         sid=sid,
-        id_token=id_token,
-        access_token=access_token,
-        refresh_token=refresh_token,
+        id_token=token_store.seal(id_token),
+        access_token=token_store.seal(access_token),
+        refresh_token=token_store.seal(refresh_token),
         access_expires_at=None if expires_at is None else datetime.fromtimestamp(expires_at, UTC),
     )
     issued_ago = 0 if expires_in is None else max(lifetime - expires_in, 0)
@@ -78,6 +80,8 @@ def signed_in_session(
     session[sessions.SESSION_EXPIRES_AT] = expires_at
     session[sessions.SESSION_LIFETIME] = None if expires_in is None else lifetime
     session[sessions.SESSION_STARTED_AT] = now - started_ago
+    session[token_store.SESSION_KEY_ID] = token_store.current_key_id()
+    session[sessions.SESSION_ROW_KEY] = session.session_key
     session.save()
     return row
 

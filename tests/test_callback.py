@@ -15,6 +15,7 @@ from django.contrib.messages import get_messages
 from django.contrib.sessions.models import Session
 from django.test import Client
 
+from accounts import token_store
 from accounts.models import OIDCIdentity, OIDCSession
 from tests.signin_support import callback_url, finish, sign_in, signed_in, start
 from tests.support.fakeop import CLIENT_ID, CLIENT_SECRET, basic_auth_header
@@ -218,9 +219,9 @@ def test_tokens_expiry_and_sid_are_stored_in_the_oidc_session(client, op):
     assert row.session_key == client.session.session_key
     assert row.user == User.objects.get()
     assert (row.issuer, row.subject, row.sid) == (op.issuer, "sub-alice", "provider-session-7")
-    assert row.id_token == token
-    assert row.access_token == body["access_token"]
-    assert row.refresh_token == body["refresh_token"]
+    assert token_store.read(row, "id_token") == token
+    assert token_store.read(row, "access_token") == body["access_token"]
+    assert token_store.read(row, "refresh_token") == body["refresh_token"]
     assert before + 599 <= row.access_expires_at.timestamp() <= time.time() + 601
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts import token_store
 from accounts.models import OIDCSession
 from tests.support.signin import new_session, sign_in_with_requests
 
@@ -12,7 +13,7 @@ pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]
 
 def test_an_access_token_issued_to_the_site_reads_api_me(idp_site, live_server):
     sign_in_with_requests(live_server.url, "alice")
-    access_token = OIDCSession.objects.get().access_token
+    access_token = token_store.read(OIDCSession.objects.get(), "access_token")
 
     response = new_session().get(
         f"{live_server.url}/api/me/", headers={"Authorization": f"Bearer {access_token}"}

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 
-from accounts import sessions, signing_keys
+from accounts import sessions, signing_keys, token_store
 from accounts.client_auth import ASSERTION_TYPE, client_assertion
 from accounts.models import OIDCSession
 from accounts.sync.tokens import ClientCredentials
@@ -90,11 +90,12 @@ def test_sign_in_refresh_introspection_and_client_credentials_need_no_secret(key
     assert http.get(f"{live_server.url}/api/me/").json()["username"] == "alice"
     refreshed = OIDCSession.objects.get(session_key=key)
     assert refreshed.refreshed_at is not None
-    assert refreshed.access_token != row.access_token
+    fresh_token = token_store.read(refreshed, "access_token")
+    assert fresh_token != token_store.read(row, "access_token")
 
     bearer = new_session().get(
         f"{live_server.url}/api/me/",
-        headers={"Authorization": f"Bearer {refreshed.access_token}"},
+        headers={"Authorization": f"Bearer {fresh_token}"},
     )
     assert bearer.status_code == 200 and bearer.json()["username"] == "alice"
 

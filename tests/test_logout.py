@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.messages import get_messages
 
+from accounts import token_store
 from accounts.models import OIDCSession
 from tests.signin_support import sign_in
 
@@ -19,7 +20,7 @@ def _query(url: str) -> dict[str, str]:
 
 def test_post_signs_out_here_and_redirects_to_end_session_with_hint_and_state(client, op):
     sign_in(client, op)
-    id_token = OIDCSession.objects.get().id_token
+    id_token = token_store.read(OIDCSession.objects.get(), "id_token")
 
     response = client.post("/oidc/logout/")
 

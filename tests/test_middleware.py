@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import checks as account_checks
-from accounts import sessions
+from accounts import sessions, token_store
 from accounts.models import OIDCSession
 from accounts.refresh import RETRY_INTERVAL, session_lock
 from tests.session_support import ago, is_signed_in, signed_in_session
@@ -119,9 +119,9 @@ def test_near_expiry_the_refresh_grant_runs_and_stores_the_rotated_tokens(client
     assert form["grant_type"] == "refresh_token"
     assert form["refresh_token"] == "rt-old"
     row = row_of(client)
-    assert row.access_token == "at-new"
-    assert row.refresh_token == "rt-new"
-    assert row.id_token == id_token
+    assert token_store.read(row, "access_token") == "at-new"
+    assert token_store.read(row, "refresh_token") == "rt-new"
+    assert token_store.read(row, "id_token") == id_token
     assert row.sid == "sid-2"
     assert row.refreshed_at is not None
     expires = row.access_expires_at.timestamp()
@@ -148,9 +148,10 @@ def test_a_refresh_answer_without_a_refresh_token_keeps_the_old_one(client, op):
     assert client.get("/members/").status_code == 200
 
     row = row_of(client)
-    assert row.refresh_token == "rt-keep"
-    assert row.access_token == "at-2"
-    assert row.id_token == "idt-old"  # no ID token in the answer: the old one stays
+    assert token_store.read(row, "refresh_token") == "rt-keep"
+    assert token_store.read(row, "access_token") == "at-2"
+    # no ID token in the answer: the old one stays (sealed again under the current key)
+    assert token_store.read(row, "id_token") == "idt-old"
 
 
 @pytest.mark.django_db
@@ -224,7 +225,7 @@ def test_provider_down_within_grace_serves_the_request_and_keeps_the_session(
     assert is_signed_in(client)
     row = row_of(client)
     assert row is not None
-    assert row.refresh_token == "rt-1"
+    assert token_store.read(row, "refresh_token") == "rt-1"
     assert timezone.now() - row.provider_unreachable_since < timedelta(seconds=30)
     # The retry is postponed: the next requests do not wait for the provider again.
     due = [

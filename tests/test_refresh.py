@@ -11,7 +11,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError
 from django.test import RequestFactory
 
-from accounts import sessions
+from accounts import sessions, token_store
 from accounts.models import OIDCSession
 from accounts.refresh import Outcome, refresh_session
 from tests.session_support import is_signed_in, signed_in_session
@@ -82,8 +82,8 @@ def test_a_request_that_waited_uses_the_tokens_refreshed_since_it_began(client, 
     # The holder of the lock refreshed while this request waited: a short token, which
     # by its expiry alone could look due again.
     OIDCSession.objects.filter(pk=row.pk).update(
-        access_token="at-holder",
-        refresh_token="rt-holder",
+        access_token=token_store.seal("at-holder"),
+        refresh_token=token_store.seal("rt-holder"),
         refreshed_at=datetime.fromtimestamp(began + 0.01, UTC),
         access_expires_at=datetime.fromtimestamp(began + 0.02, UTC),
     )
@@ -92,7 +92,7 @@ def test_a_request_that_waited_uses_the_tokens_refreshed_since_it_began(client, 
     assert refresh_session(request, started=began) is Outcome.FRESH
     assert op.count("/token") == 0
     assert request.session[sessions.SESSION_EXPIRES_AT] == pytest.approx(began + 0.02)
-    assert OIDCSession.objects.get(pk=row.pk).refresh_token == "rt-holder"
+    assert token_store.read(OIDCSession.objects.get(pk=row.pk), "refresh_token") == "rt-holder"
 
 
 def test_a_request_that_began_after_the_refresh_but_carries_the_old_expiry_does_not_refresh(
@@ -133,7 +133,8 @@ def test_rotated_tokens_meeting_a_busy_database_are_stored_on_a_retry(client, op
     assert client.get("/members/").status_code == 200
     assert len(calls) == 3
     row = OIDCSession.objects.get(session_key=client.session.session_key)
-    assert (row.access_token, row.refresh_token) == ("at-new", "rt-rotated")
+    tokens = (token_store.read(row, "access_token"), token_store.read(row, "refresh_token"))
+    assert tokens == ("at-new", "rt-rotated")
     assert op.count("/token") == 1
 
 

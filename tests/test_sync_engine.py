@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import sessions
-from accounts.models import OIDCIdentity, OIDCSession
+from accounts.models import AuditEvent, OIDCIdentity, OIDCSession
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SourceError, SyncAborted, SyncLocked
 from accounts.sync.locking import LOCK_NAME, advisory_key, sync_lock
@@ -68,7 +68,9 @@ def test_second_run_without_changes_writes_nothing():
 
     assert (report.created, report.updated, report.unchanged) == (0, 0, 30)
     writes = [q["sql"] for q in queries if q["sql"].split()[0] in ("INSERT", "UPDATE", "DELETE")]
-    assert writes == []
+    # The run's summary in the audit log is its only write.
+    assert [w for w in writes if "accounts_auditevent" not in w] == []
+    assert AuditEvent.objects.filter(event="sync_run").count() == 2
 
 
 def test_changed_profile_fields_are_updated_and_identity_email_follows():
@@ -327,10 +329,10 @@ def test_queries_per_batch_do_not_grow_with_the_batch_size():
     with CaptureQueriesContext(connection) as third:
         sync(changed, batch_size=100)
 
-    # per batch of 100: at most 10 queries, plus a few per run (lock, group ids)
-    assert len(first) <= 2 * 10 + 4
-    assert len(second) <= 2 * 10 + 4
-    assert len(third) <= 2 * 3 + 4
+    # per batch of 100: at most 10 queries, plus a few per run (lock, group ids, audit row)
+    assert len(first) <= 2 * 10 + 7
+    assert len(second) <= 2 * 10 + 7
+    assert len(third) <= 2 * 3 + 7
     assert groups_of("s7") == {"app-b", "app-c"}
 
 

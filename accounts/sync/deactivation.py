@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from ..audit import DEACTIVATED
 from ..conf import oidc_settings
 from ..models import OIDCIdentity
 from ..sessions import end_user_sessions
@@ -85,4 +86,4 @@ def deactivation_run(*, ctx: SyncContext, report: SyncReport, force: bool, batch
                 )
             done += chunk
     finally:
-        report.sessions_ended += end_user_sessions(done)
+        report.sessions_ended += end_user_sessions(done, reason=DEACTIVATED, by="sync_users")

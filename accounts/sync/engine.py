@@ -16,6 +16,7 @@ from itertools import islice
 
 from django.db import DatabaseError
 
+from .. import audit
 from ..conf import oidc_settings
 from .context import SyncContext
 from .deactivation import deactivation_run
@@ -147,4 +148,18 @@ def directory_sync(
             dry_run,
             report.error,
         )
+        if not dry_run:  # a dry run writes nothing, not even its audit row
+            _audit(report)
     return report
+
+
+def _audit(report: SyncReport) -> None:
+    """The run's summary as one audit row: counts and reasons, no user names."""
+    summary = report.as_dict()
+    detail = {k: v for k, v in summary.items() if k not in ("plan", "skipped_records", "issuer")}
+    audit.record(
+        audit.SYNC_RUN,
+        audit.FAILURE if report.error else audit.SUCCESS,
+        issuer=report.issuer,
+        detail=detail,
+    )

@@ -17,11 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import View
 
-from .. import sessions
+from .. import audit, sessions, token_store
 from ..conf import oidc_settings
 from ..discovery import endpoint
 from ..errors import OIDCError, ProviderError
 from ..logout import accept_logout_token
+from ..models import OIDCSession
 from .errors import error_response
 
 logger = logging.getLogger("accounts.logout")
@@ -39,11 +40,21 @@ class LogoutView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         row = sessions.current(request) if request.user.is_authenticated else None
-        id_token = row.id_token if row else ""
+        id_token = _id_token_hint(row)
         try:
             end_session = endpoint("end_session_endpoint", required=False)
         except ProviderError:
             end_session = ""
+        if request.user.is_authenticated:
+            audit.record(
+                audit.SIGN_OUT,
+                audit.SUCCESS,
+                request=request,
+                reason=audit.RP_INITIATED,
+                issuer=row.issuer if row else "",
+                subject=row.subject if row else "",
+                user=request.user,
+            )
         sessions.end_current(request)
         if not (end_session and id_token):
             messages.info(
@@ -62,6 +73,17 @@ class LogoutView(View):
         }
         separator = "&" if "?" in end_session else "?"
         return HttpResponseRedirect(f"{end_session}{separator}{urlencode(params)}")
+
+
+def _id_token_hint(row: OIDCSession | None) -> str:
+    """The ID token for ``id_token_hint``; without it (unreadable) sign-out stays local."""
+    if row is None:
+        return ""
+    try:
+        return token_store.read(row, "id_token")
+    except token_store.TokensUnreadable:
+        logger.warning("logout without id_token_hint: reason=tokens_unreadable sub=%s", row.subject)
+        return ""
 
 
 @require_GET
@@ -87,12 +109,15 @@ def logout_complete(request: HttpRequest) -> HttpResponse:
 def backchannel_logout(request: HttpRequest) -> HttpResponse:
     """OpenID Connect Back-Channel Logout 1.0 receiver: 200, or 400 with an error body."""
     try:
-        ended = accept_logout_token(request.POST.get("logout_token", ""))
+        ended = accept_logout_token(request.POST.get("logout_token", ""), request=request)
     except OIDCError as exc:
         logger.warning(
             "back-channel logout rejected: reason=%s%s",
             exc.code,
             f" ({exc.detail})" if exc.detail else "",
+        )
+        audit.record_sampled(
+            audit.SIGN_OUT, audit.FAILURE, request=request, reason=f"backchannel_{exc.code}"
         )
         response = JsonResponse(
             {"error": "invalid_request", "error_description": exc.message}, status=400
@@ -108,13 +133,16 @@ def frontchannel_logout(request: HttpRequest) -> HttpResponse:
     """OpenID Connect Front-Channel Logout 1.0: the provider loads this in an iframe."""
     iss, sid = request.GET.get("iss", ""), request.GET.get("sid", "")
     if iss != oidc_settings.OIDC_OP_ISSUER or not sid:
+        audit.record_sampled(
+            audit.SIGN_OUT, audit.FAILURE, request=request, reason="frontchannel_mismatch"
+        )
         return error_response(
             request,
             OIDCError("frontchannel_mismatch", "This sign-out request is not for this site."),
             event="front-channel logout rejected",
             iss=iss[:200] or "-",
         )
-    ended = sessions.end_by_claims(issuer=iss, sid=sid)
+    ended = sessions.end_by_claims(issuer=iss, sid=sid, reason=audit.FRONTCHANNEL, request=request)
     logger.info("front-channel logout: iss=%s sid-matched sessions=%d", iss, ended)
     response = HttpResponse("Signed out.", content_type="text/plain")
     response["Cache-Control"] = "no-store"

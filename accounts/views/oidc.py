@@ -17,11 +17,12 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
-from .. import sessions, signing_keys
+from .. import audit, sessions, signing_keys
 from ..conf import oidc_settings, token_auth_method
 from ..discovery import get_metadata
-from ..errors import AccountError, OIDCError, StateError, TokenError
+from ..errors import AccountError, OIDCError, StateError, StepUpError, TokenError
 from ..flows import authorization_url, consume_state, safe_next_url
+from ..models import OIDCIdentity
 from ..stepup import Requirement, admin_requirement, is_admin_url
 from ..tokens import unverified_claims
 from .errors import error_response
@@ -50,6 +51,7 @@ class AuthenticateView(OIDCAuthenticationRequestView):
         try:
             url = authorization_url(request, next_url=next_url, requirement=requirement)
         except OIDCError as exc:
+            refused(request, exc)
             return error_response(request, exc, event="sign-in could not start")
         return HttpResponseRedirect(url)
 
@@ -60,10 +62,17 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def get(self, request: HttpRequest) -> HttpResponse:
         try:
             return self._callback(request)
+        except StepUpError as exc:  # the token's signature and claims were checked first
+            identity = _unverified_identity(request)
+            stepup_refused(request, exc, **identity)
+            return error_response(request, exc, **identity)
         except TokenError as exc:
+            refused(request, exc)  # its identity is unverified: not recorded
             return error_response(request, exc, **_unverified_identity(request))
         except OIDCError as exc:
-            return error_response(request, exc, **getattr(request, "oidc_log_identity", {}))
+            identity = getattr(request, "oidc_log_identity", {})
+            refused(request, exc, **identity)
+            return error_response(request, exc, **identity)
 
     def _callback(self, request: HttpRequest) -> HttpResponse:
         state = request.GET.get("state")
@@ -100,6 +109,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             if previous is not None:
                 previous.delete()  # its session key is gone with the rotation
             sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
+        _audit_sign_in(request, user, claims, stepped_up=Requirement.from_state(entry) is not None)
         messages.success(request, f"Signed in as {user.get_username()}.")
         return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
 
@@ -110,13 +120,24 @@ class CallbackView(OIDCAuthenticationCallbackView):
             entry = consume_state(request, state)
         if entry and entry.get("prompt") == "none":
             # Silent re-authentication failed: the provider session is gone, so is ours.
+            audit.record(
+                audit.SIGN_OUT,
+                audit.SUCCESS,
+                request=request,
+                reason=audit.REAUTH_FAILED,
+                user=request.user,
+                detail={"provider_error": error if error in PROVIDER_ERRORS else "other"},
+            )
             sessions.end_current(request)
             messages.info(request, "Your session has ended. Please sign in again.")
             return HttpResponseRedirect(resolve_url("signin"))
         if request.user.is_authenticated and entry is not None:
             sessions.end_current(request)
         message = PROVIDER_ERRORS.get(error, "The identity provider could not sign you in.")
-        return error_response(request, OIDCError(error or "provider_error", message))
+        exc = OIDCError(error or "provider_error", message)
+        # The reason is a known code: the query string must not choose the sample buckets.
+        refused(request, OIDCError(error if error in PROVIDER_ERRORS else "provider_error"))
+        return error_response(request, exc)
 
 
 def _check_response_issuer(request: HttpRequest) -> None:
@@ -133,6 +154,51 @@ def _check_response_issuer(request: HttpRequest) -> None:
         raise OIDCError(
             "wrong_response_iss", "The sign-in response came from a different provider."
         )
+
+
+def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool) -> None:
+    """The sign-in's row; an admin step-up answered in full gets its own row too."""
+    identity = {"issuer": claims["iss"], "subject": claims["sub"], "user": user}
+    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, **identity)
+    if stepped_up:
+        detail = {"acr": str(claims.get("acr") or "")[:64], "auth_time": claims.get("auth_time")}
+        audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
+
+
+def stepup_refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
+    """An admin step-up answered short (too old, too weak): one row naming whose."""
+    found = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
+    audit.record(
+        audit.ADMIN_STEP_UP,
+        audit.FAILURE,
+        request=request,
+        reason=exc.code,
+        issuer=iss,
+        subject=sub,
+        user=found.user if found else None,
+    )
+
+
+def refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
+    """The audit row of a refused sign-in.
+
+    With an identity the provider vouched for (a verified ID token): a row naming it and
+    its user. Anything else can be sent by anyone at will (a forged callback, a bad
+    token), so it is counted per reason and minute instead (``audit.record_sampled``).
+    """
+    if not (iss and sub and iss != "-"):
+        audit.record_sampled(audit.SIGN_IN, audit.FAILURE, request=request, reason=exc.code)
+        return
+    identity = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
+    audit.record(
+        audit.SIGN_IN,
+        audit.FAILURE,
+        request=request,
+        reason=exc.code,
+        issuer=iss,
+        subject=sub,
+        user=identity.user if identity else None,
+    )
 
 
 def _unverified_identity(request: HttpRequest) -> dict[str, str]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from .. import sessions
 from ..backends import identity_for
+from ..client_info import describe_user_agent
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -37,8 +41,35 @@ def profile(request: HttpRequest) -> HttpResponse:
             "oidc_session": sessions.SESSION_EXPIRES_AT in request.session,
             "auth_time": datetime.fromtimestamp(auth_time, tz=UTC) if auth_time else None,
             "acr": request.session.get(sessions.SESSION_ACR),
+            "signed_in_sessions": _signed_in_sessions(request),
         },
     )
+
+
+def _signed_in_sessions(request: HttpRequest) -> list[dict]:
+    """The user's sessions as the profile lists them (never a session key or a token)."""
+    current = request.session.session_key
+    return [
+        {
+            "provider": row.issuer,
+            "started": row.created_at,
+            "refreshed": row.refreshed_at,
+            "browser": describe_user_agent(row.user_agent),
+            "ip_address": row.ip_address,
+            "is_current": row.session_key == current,
+        }
+        for row in sessions.user_sessions(request.user)
+    ]
+
+
+@require_POST
+@login_required
+def end_other_sessions(request: HttpRequest) -> HttpResponse:
+    """ "Sign out everywhere else": end the user's other sessions (POST, CSRF-protected)."""
+    ended = sessions.end_other_sessions(request)
+    noun = "session" if ended == 1 else "sessions"
+    messages.success(request, f"Signed out {ended} other {noun}.")
+    return HttpResponseRedirect(reverse("profile"))
 
 
 @login_required

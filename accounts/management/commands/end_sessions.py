@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         user = self.find_user(options)
-        ended = sessions.end_user_sessions([user.pk])
+        ended = sessions.end_user_sessions([user.pk], by="end_sessions command")
         noun = "session" if ended == 1 else "sessions"
         self.stdout.write(f"Ended {ended} {noun} of {user.get_username()}.")
 
