@@ -14,8 +14,11 @@ JWKS on the budget of tokens anybody can send (``jwks.py``).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -99,8 +102,44 @@ def _is_id_token(claims: dict[str, Any]) -> bool:
     return any(name in claims for name in ("nonce", "at_hash", "c_hash"))
 
 
+# Tokens this process has verified: a client sends the same token for minutes, and the
+# signature check is the costly part. Kept under the token's SHA-256, never past its
+# ``exp``, at most VERIFIED_MEMORY seconds (less than the JWKS cache keeps a withdrawn key),
+# and only for the settings that judged it.
+VERIFIED_MEMORY = 60
+_MAX_REMEMBERED = 4096
+_verified: OrderedDict[str, tuple[float, tuple[Any, ...], dict[str, Any]]] = OrderedDict()
+_verified_lock = threading.Lock()
+
+
+def _judges() -> tuple[Any, ...]:
+    settings = oidc_settings
+    return (
+        settings.OIDC_OP_ISSUER,
+        api_audience(),
+        tuple(settings.OIDC_ACCESS_TOKEN_TYPES),
+        tuple(settings.OIDC_RP_SIGN_ALGO),
+    )
+
+
 def validate_access_token(token: str) -> dict[str, Any]:
     """Return the claims of a valid JWT access token for this site's API, or raise."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    now = time.time()
+    judges = _judges()
+    hit = _verified.get(digest)
+    if hit is not None and hit[0] > now and hit[1] == judges:
+        return hit[2]
+    claims = _verify(token)
+    until = min(float(claims["exp"]), now + VERIFIED_MEMORY)
+    with _verified_lock:
+        _verified[digest] = (until, judges, claims)
+        while len(_verified) > _MAX_REMEMBERED:
+            _verified.popitem(last=False)
+    return claims
+
+
+def _verify(token: str) -> dict[str, Any]:
     header, unverified = _peek(token)
     _checked_header(header, unverified)
     if unverified.get("iss") != oidc_settings.OIDC_OP_ISSUER:

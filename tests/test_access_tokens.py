@@ -223,3 +223,28 @@ def test_no_token_and_no_session_is_401_with_a_bearer_challenge():
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == 'Bearer realm="api"'
     assert response.json()["error"] == "not_authenticated"
+
+
+def test_a_verified_token_is_remembered_until_its_exp_only(op, alice, monkeypatch):
+    from accounts import access_tokens
+
+    verified = []
+    original = access_tokens._verify
+    monkeypatch.setattr(
+        access_tokens, "_verify", lambda token: verified.append(1) or original(token)
+    )
+    token = access_token(op, exp=int(time.time()) + 2)
+    assert [call(token).status_code for _ in range(3)] == [200] * 3
+    assert len(verified) == 1  # the signature was checked once
+    time.sleep(2.1)
+    # Past exp, within the clock leeway: checked again (and still accepted), never served
+    # from memory.
+    assert call(token).status_code == 200
+    assert len(verified) == 2
+
+
+def test_a_remembered_token_is_judged_again_when_the_settings_change(op, alice, settings):
+    token = access_token(op)
+    assert call(token).status_code == 200
+    settings.OIDC_API_AUDIENCE = "https://api.example"
+    assert_refused(call(token), "wrong_audience", "for a different API")
