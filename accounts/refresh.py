@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -62,7 +63,7 @@ def session_lock(session_key: str) -> Iterator[None]:
     wait = oidc_settings.OIDC_REFRESH_LOCK_TIMEOUT
     if cache_is_shared():
         ttl = 4 * oidc_settings.OIDC_TIMEOUT + 5
-        with cache_lock(f"oidc:refresh-lock:{session_key}", ttl=ttl, wait=wait):
+        with cache_lock(lock_key(session_key), ttl=ttl, wait=wait):
             yield
     elif connection.vendor == "sqlite":
         # No transaction is held while the provider answers: other writers go on.
@@ -90,7 +91,17 @@ def _remember(request: HttpRequest, row: OIDCSession) -> None:
 
 
 def _attempt_key(session_key: str) -> str:
-    return f"oidc:refresh-attempt:{session_key}"
+    return f"oidc:refresh-attempt:{_hashed(session_key)}"
+
+
+def _hashed(session_key: str) -> str:
+    """A session key as it may appear in a shared cache: hashed, so Redis holds no cookie."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def lock_key(session_key: str) -> str:
+    """The shared-cache key of this session's refresh lock."""
+    return f"oidc:refresh-lock:{_hashed(session_key)}"
 
 
 def refresh_session(request: HttpRequest, *, started: float | None = None) -> Outcome:

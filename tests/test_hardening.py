@@ -10,6 +10,7 @@ from django.core.cache import cache
 
 from accounts import locks
 from accounts.models import OIDCSession
+from accounts.refresh import lock_key
 from tests.signin_support import callback_url, sign_in, start, use_discovery
 from tests.test_backchannel import logout_token, post
 
@@ -74,7 +75,7 @@ def test_a_refresh_lock_held_too_long_lets_the_request_through_unrefreshed(
     monkeypatch.setattr("accounts.refresh.cache_is_shared", lambda: True)
     settings.OIDC_REFRESH_LOCK_TIMEOUT = 0.2
     sign_in_with_token_answer(client, op, expires_in=1)  # within the refresh leeway at once
-    cache.add(f"oidc:refresh-lock:{client.session.session_key}", "someone-else", 60)
+    cache.add(lock_key(client.session.session_key), "someone-else", 60)
 
     response = client.get("/members/")
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts import checks as account_checks
 from accounts import sessions, token_store
 from accounts.models import OIDCSession
-from accounts.refresh import RETRY_INTERVAL, session_lock
+from accounts.refresh import RETRY_INTERVAL, lock_key, session_lock
 from tests.session_support import ago, is_signed_in, signed_in_session
 from tests.support.devidp import free_port
 from tests.support.redis import start_redis
@@ -401,7 +401,8 @@ def redis_cache(redis_url, settings):
 
 def test_session_lock_uses_the_shared_cache_and_a_second_holder_waits(redis_cache):
     # No database access here: with a shared cache the lock must not touch the database.
-    key = "oidc:refresh-lock:session-a"
+    key = lock_key("session-a")
+    assert "session-a" not in key  # a session key never appears in the shared cache
     events: list[tuple[str, float]] = []
     first_in = threading.Event()
     seen_in_cache: list[object] = []
@@ -444,7 +445,7 @@ def test_without_a_shared_cache_session_lock_locks_the_session_row(client, op):
     row = sign_in(client, op)
     assert type(caches["default"]).__name__ == "LocMemCache"
     with CaptureQueriesContext(connection) as queries, session_lock(row.session_key):
-        assert cache.get(f"oidc:refresh-lock:{row.session_key}") is None
+        assert cache.get(lock_key(row.session_key)) is None
         assert connection.in_atomic_block
     locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
     assert len(locks) == 1
