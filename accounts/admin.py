@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import sessions
+from .admin_readonly import ReadOnlyAdminMixin
 from .models import OIDCIdentity, OIDCSession
 
 User = get_user_model()
@@ -109,7 +110,7 @@ class OIDCIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(OIDCSession)
-class OIDCSessionAdmin(admin.ModelAdmin):
+class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: sessions are made by sign-in and ended by logout or the users' action."""
 
     list_display = ("user", "issuer", "sid", "created_at", "access_expires_at", "refreshed_at")
@@ -130,15 +131,6 @@ class OIDCSessionAdmin(admin.ModelAdmin):
         "ip_address",
         "user_agent",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 from . import admin_audit  # noqa: E402, F401  (registers the audit log's admin)

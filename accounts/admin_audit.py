@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from .admin_readonly import ReadOnlyAdminMixin
 from .audit_chart import summary_charts
 from .models import AuditEvent
 
@@ -19,7 +20,7 @@ SUMMARY_DAYS = 30
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "event",
@@ -56,15 +57,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "count",
         "detail",
     )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)

@@ -165,11 +165,11 @@ def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool
         audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
 
 
-def stepup_refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
-    """An admin step-up answered short (too old, too weak): one row naming whose."""
+def _record_refusal(event: str, request: HttpRequest, exc: OIDCError, iss: str, sub: str) -> None:
+    """One row naming the vouched-for identity (iss, sub) and its user, if any."""
     found = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
     audit.record(
-        audit.ADMIN_STEP_UP,
+        event,
         audit.FAILURE,
         request=request,
         reason=exc.code,
@@ -177,6 +177,11 @@ def stepup_refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: 
         subject=sub,
         user=found.user if found else None,
     )
+
+
+def stepup_refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
+    """An admin step-up answered short (too old, too weak): one row naming whose."""
+    _record_refusal(audit.ADMIN_STEP_UP, request, exc, iss, sub)
 
 
 def refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "") -> None:
@@ -189,16 +194,7 @@ def refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "
     if not (iss and sub and iss != "-"):
         audit.record_sampled(audit.SIGN_IN, audit.FAILURE, request=request, reason=exc.code)
         return
-    identity = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
-    audit.record(
-        audit.SIGN_IN,
-        audit.FAILURE,
-        request=request,
-        reason=exc.code,
-        issuer=iss,
-        subject=sub,
-        user=identity.user if identity else None,
-    )
+    _record_refusal(audit.SIGN_IN, request, exc, iss, sub)
 
 
 def _unverified_identity(request: HttpRequest) -> dict[str, str]:
