@@ -26,6 +26,7 @@ import jwt
 from . import jwks
 from .conf import oidc_settings
 from .errors import OIDCError, TokenError
+from .providers import Provider
 from .tokens import pyjwt_reason
 
 
@@ -65,8 +66,15 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-def api_audience() -> str:
-    return oidc_settings.OIDC_API_AUDIENCE or oidc_settings.OIDC_RP_CLIENT_ID
+def _provider(provider: Provider | None) -> Provider:
+    from .registry import default_provider
+
+    return provider or default_provider()
+
+
+def api_audience(provider: Provider | None = None) -> str:
+    """``OIDC_API_AUDIENCE``, one for the site; unset: the client id of the token's provider."""
+    return oidc_settings.OIDC_API_AUDIENCE or _provider(provider).client_id
 
 
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -86,14 +94,14 @@ def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return header, claims
 
 
-def _checked_header(header: dict[str, Any], claims: dict[str, Any]) -> None:
+def _checked_header(header: dict[str, Any], claims: dict[str, Any], provider: Provider) -> None:
     typ = str(header.get("typ", "")).lower()
     if _is_id_token(claims):
         raise fail("id_token")
     if typ not in {t.lower() for t in oidc_settings.OIDC_ACCESS_TOKEN_TYPES}:
         raise fail("wrong_type")
     alg = header["alg"]
-    if alg == "none" or alg.startswith("HS") or alg not in oidc_settings.OIDC_RP_SIGN_ALGO:
+    if alg == "none" or alg.startswith("HS") or alg not in provider.sign_algo:
         raise fail("alg_not_allowed")
 
 
@@ -112,25 +120,26 @@ _verified: OrderedDict[str, tuple[float, tuple[Any, ...], dict[str, Any]]] = Ord
 _verified_lock = threading.Lock()
 
 
-def _judges() -> tuple[Any, ...]:
-    settings = oidc_settings
+def _judges(provider: Provider) -> tuple[Any, ...]:
     return (
-        settings.OIDC_OP_ISSUER,
-        api_audience(),
-        tuple(settings.OIDC_ACCESS_TOKEN_TYPES),
-        tuple(settings.OIDC_RP_SIGN_ALGO),
+        provider.slug,
+        provider.issuer,
+        api_audience(provider),
+        tuple(oidc_settings.OIDC_ACCESS_TOKEN_TYPES),
+        tuple(provider.sign_algo),
     )
 
 
-def validate_access_token(token: str) -> dict[str, Any]:
-    """Return the claims of a valid JWT access token for this site's API, or raise."""
+def validate_access_token(token: str, provider: Provider | None = None) -> dict[str, Any]:
+    """Return the claims of a valid JWT access token of ``provider`` for this site's API."""
+    provider = _provider(provider)
     digest = hashlib.sha256(token.encode()).hexdigest()
     now = time.time()
-    judges = _judges()
+    judges = _judges(provider)
     hit = _verified.get(digest)
     if hit is not None and hit[0] > now and hit[1] == judges:
         return hit[2]
-    claims = _verify(token)
+    claims = _verify(token, provider)
     until = min(float(claims["exp"]), now + VERIFIED_MEMORY)
     with _verified_lock:
         _verified[digest] = (until, judges, claims)
@@ -139,15 +148,18 @@ def validate_access_token(token: str) -> dict[str, Any]:
     return claims
 
 
-def _verify(token: str) -> dict[str, Any]:
+def _verify(token: str, provider: Provider) -> dict[str, Any]:
     header, unverified = _peek(token)
-    _checked_header(header, unverified)
-    if unverified.get("iss") != oidc_settings.OIDC_OP_ISSUER:
+    _checked_header(header, unverified, provider)
+    if unverified.get("iss") != provider.issuer:
         raise fail("unknown_issuer")
     kid = header.get("kid")
     try:
         key = jwks.signing_key(
-            header["alg"], kid if isinstance(kid, str) else None, from_provider=False
+            header["alg"],
+            kid if isinstance(kid, str) else None,
+            from_provider=False,
+            provider=provider,
         )
     except TokenError as exc:
         raise fail("unknown_key") from exc
@@ -157,8 +169,8 @@ def _verify(token: str) -> dict[str, Any]:
             token,
             key,
             algorithms=[header["alg"]],
-            audience=api_audience(),
-            issuer=oidc_settings.OIDC_OP_ISSUER,
+            audience=api_audience(provider),
+            issuer=provider.issuer,
             leeway=leeway,
             options={"require": REQUIRED, "strict_aud": False},
         )

@@ -113,14 +113,23 @@ class OIDCIdentityAdmin(admin.ModelAdmin):
 class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: sessions are made by sign-in and ended by logout or the users' action."""
 
-    list_display = ("user", "issuer", "sid", "created_at", "access_expires_at", "refreshed_at")
-    list_filter = ("issuer",)
+    list_display = (
+        "user",
+        "provider",
+        "issuer",
+        "sid",
+        "created_at",
+        "access_expires_at",
+        "refreshed_at",
+    )
+    list_filter = ("provider", "issuer")
     search_fields = ("user__username", "subject", "sid")
     list_select_related = ("user",)
     # Never the tokens; nor the session key, which would let its reader take the session.
     exclude = ("id_token", "access_token", "refresh_token", "session_key")
     fields = readonly_fields = (
         "user",
+        "provider",
         "issuer",
         "subject",
         "sid",
@@ -133,4 +142,5 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
 
 
-from . import admin_audit  # noqa: E402, F401  (registers the audit log's admin)
+# Registers the audit log's admin and the providers' admin (OIDCProviderAdmin).
+from . import admin_audit, admin_providers  # noqa: E402, F401

@@ -48,9 +48,13 @@ class SSOAdminSite(AdminSite):
             return render(request, "admin/not_staff.html", self.each_context(request), status=403)
         if oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN and request.method == "POST":
             return super().login(request, extra_context)
+        from .views.chooser import chooser_links
+
+        providers = chooser_links(request, next_url, admin=True)
         context = {
             **self.each_context(request),
             "title": "Sign in",
+            "providers": providers,
             "sso_url": f"{reverse('oidc_authentication_init')}?{urlencode({'next': next_url})}",
             "password_login": oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN,
             "next": next_url,

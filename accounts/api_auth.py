@@ -30,7 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import audit
 from .bearer import BearerError, Caller, authenticate_bearer
 from .errors import OIDCError
-from .sessions import SESSION_ISSUER, SESSION_SUBJECT
+from .sessions import SESSION_ISSUER, SESSION_PROVIDER, SESSION_SUBJECT
 from .views.errors import error_response, loggable
 
 logger = logging.getLogger("accounts.api")
@@ -73,6 +73,7 @@ def session_caller(request: HttpRequest) -> Caller | None:
         client_id="",
         scopes=frozenset(),
         user=user,
+        provider=request.session.get(SESSION_PROVIDER),
     )
 
 

@@ -10,6 +10,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .registry import connect_signals
+
+        connect_signals()
 
 
 class SSOAdminConfig(admin_apps.AdminConfig):

@@ -16,13 +16,14 @@ from django.db.models import F
 from django.http import HttpRequest
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import TokenError
 from .flows import callback_url
 from .http import token_request
 from .identities import resolve_user
 from .models import OIDCIdentity
+from .providers import Provider
+from .registry import default_provider
 from .stepup import Requirement, check_id_token
 from .tokens import validate_id_token
 from .userinfo import userinfo_claims
@@ -45,20 +46,24 @@ class OIDCBackend(OIDCAuthenticationBackend):
         code_verifier: str | None = None,
         nonce: str | None = None,
         requirement: Requirement | None = None,
+        provider: Provider | None = None,
         **kwargs: Any,
     ):
-        """Exchange the code, validate the ID token and return the user, or raise OIDCError.
+        """Exchange the code at the state's provider, validate its ID token, return the user.
 
+        Every step uses that one provider: its token endpoint and client, its keys, issuer
+        and audience, its userinfo and claim mapping. Raises OIDCError on any refusal.
         ``requirement``: the ``max_age``/``acr_values`` the authorization request asked for.
         """
         if request is None or not code or not code_verifier:
             return None  # not an OIDC callback: let other backends try
         self.request = request
+        self.provider = provider or default_provider()
         tokens = self.get_token(
             {
                 "grant_type": "authorization_code",
                 "code": code,
-                "redirect_uri": callback_url(request),
+                "redirect_uri": callback_url(request, self.provider),
                 "code_verifier": code_verifier,
             }
         )
@@ -73,18 +78,19 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return user
 
     def get_token(self, payload: dict[str, str]) -> dict[str, Any]:
-        return token_request(endpoint("token_endpoint"), payload)
+        url = endpoint("token_endpoint", provider=self.provider)
+        return token_request(url, payload, provider=self.provider)
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
-        claims = validate_id_token(token, nonce=kwargs.get("nonce"))
+        claims = validate_id_token(token, nonce=kwargs.get("nonce"), provider=self.provider)
         check_id_token(claims, kwargs.get("requirement"))  # OIDC Core 3.1.3.7 steps 12-13
         return claims
 
     def get_userinfo(self, access_token: str | None, id_token: str, payload: dict[str, Any]):
         """The ID token's claims, with userinfo's merged over them when enabled."""
         claims = dict(payload)
-        if oidc_settings.OIDC_FETCH_USERINFO and access_token:
-            claims.update(userinfo_claims(access_token, sub=payload["sub"]))
+        if self.provider.fetch_userinfo and access_token:
+            claims.update(userinfo_claims(access_token, sub=payload["sub"], provider=self.provider))
         claims["iss"], claims["sub"] = payload["iss"], payload["sub"]
         return claims
 
@@ -96,8 +102,14 @@ class OIDCBackend(OIDCAuthenticationBackend):
 
     def get_or_create_user(self, access_token: str | None, id_token: str, payload: dict[str, Any]):
         claims = self.get_userinfo(access_token, id_token, payload)
-        user = resolve_user(issuer=payload["iss"], claims=claims)
-        logger.info("signed in: iss=%s sub=%s user=%s", payload["iss"], payload["sub"], user.pk)
+        user = resolve_user(issuer=payload["iss"], claims=claims, provider=self.provider)
+        logger.info(
+            "signed in: iss=%s sub=%s user=%s provider=%s",
+            payload["iss"],
+            payload["sub"],
+            user.pk,
+            self.provider.slug,
+        )
         return user
 
     def store_tokens(self, tokens: dict[str, Any], payload: dict[str, Any]) -> None:  # type: ignore[override]

@@ -12,6 +12,7 @@ from django.core import checks
 
 from . import signing_keys
 from .conf import TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
+from .providers import declaration_problems, provider_build
 
 SUPPORTED_ALGORITHMS = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
@@ -39,6 +40,8 @@ def check_provider(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     """The provider's identity and endpoints."""
     errors: list[checks.CheckMessage] = []
     issuer = oidc_settings.OIDC_OP_ISSUER
+    if not (issuer or oidc_settings.OIDC_RP_CLIENT_ID) and oidc_settings.OIDC_PROVIDERS:
+        return []  # no provider "default": the providers of OIDC_PROVIDERS serve instead
     if not issuer:
         errors.append(
             checks.Error(
@@ -192,7 +195,14 @@ def check_client_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
                 id="accounts.E009",
             )
         ]
-    if method != "private_key_jwt":
+    declared = (
+        oidc_settings.OIDC_PROVIDERS if isinstance(oidc_settings.OIDC_PROVIDERS, dict) else {}
+    )
+    uses_key = method == "private_key_jwt" or any(
+        isinstance(v, dict) and v.get("token_auth_method") == "private_key_jwt"
+        for v in declared.values()
+    )
+    if not uses_key:
         return []
     path = signing_keys.key_file()
     if not path.exists():
@@ -219,3 +229,62 @@ def check_client_auth(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def check_declared_providers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Each provider of ``OIDC_PROVIDERS``, named in its messages.
+
+    The admin's providers are checked by the admin's form when saved, and by its "test
+    this provider" action; ``manage.py oidc_check`` tests every provider live.
+    """
+    declared = oidc_settings.OIDC_PROVIDERS or {}
+    if not isinstance(declared, dict):
+        return [
+            checks.Error(
+                "OIDC_PROVIDERS must be a JSON object of provider name -> settings.",
+                hint='For example OIDC_PROVIDERS={"partner": {"issuer": "https://...", '
+                '"client_id": "..."}}.',
+                id="accounts.E010",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    for slug, values in declared.items():
+        problems = declaration_problems(slug, values)
+        if problems:
+            errors.append(
+                checks.Error(
+                    f"OIDC_PROVIDERS[{slug!r}]: {'; '.join(problems)}.",
+                    hint="Each provider needs at least 'issuer' and 'client_id'; the keys are "
+                    "listed in the README's configuration reference.",
+                    id="accounts.E010",
+                )
+            )
+            continue
+        errors += _declared_provider_errors(provider_build(slug, values, source="OIDC_PROVIDERS"))
+    return errors
+
+
+def _declared_provider_errors(provider: Any) -> list[checks.CheckMessage]:
+    name = f"OIDC_PROVIDERS[{provider.slug!r}]"
+    errors: list[checks.CheckMessage] = []
+    bad = sorted(set(provider.sign_algo) - SUPPORTED_ALGORITHMS)
+    if bad:
+        errors.append(
+            checks.Error(
+                f"{name}: sign_algo lists algorithms that are refused or unsupported: "
+                f"{', '.join(bad)}.",
+                hint=f"Use some of: {', '.join(sorted(SUPPORTED_ALGORITHMS))} ('none' never).",
+                id="accounts.E008",
+            )
+        )
+    parts = urlsplit(provider.issuer)
+    if parts.scheme == "http" and not settings.DEBUG and not _is_loopback(parts.hostname):
+        errors.append(
+            checks.Error(
+                f"{name}: the issuer uses http:// for a host that is not this machine.",
+                hint="Use the provider's https:// issuer.",
+                id="accounts.E006",
+            )
+        )
+    return errors

@@ -18,6 +18,7 @@ import jwt
 from . import discovery, signing_keys
 from .conf import TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
 from .errors import ConfigurationError
+from .providers import Provider
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Long enough for one call with its timeout, short enough to be useless when captured.
@@ -34,7 +35,9 @@ class ClientAuth:
     settings_to_check: str = "OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET"
 
 
-def client_assertion(*, audience: str, now: float | None = None) -> str:
+def client_assertion(
+    *, audience: str, now: float | None = None, client_id: str | None = None
+) -> str:
     """An RFC 7523 client assertion: iss = sub = client id, short ``exp``, unique ``jti``."""
     try:
         key = signing_keys.signing_key(now)
@@ -46,7 +49,7 @@ def client_assertion(*, audience: str, now: float | None = None) -> str:
             detail=f"private_key_jwt signing key file: {exc}",
         ) from exc
     issued = int(time.time() if now is None else now)
-    client_id = oidc_settings.OIDC_RP_CLIENT_ID
+    client_id = client_id or oidc_settings.OIDC_RP_CLIENT_ID
     claims = {
         "iss": client_id,
         "sub": client_id,
@@ -59,20 +62,31 @@ def client_assertion(*, audience: str, now: float | None = None) -> str:
     return jwt.encode(claims, key.private, algorithm=key.alg, headers={"kid": key.kid})
 
 
-def client_authentication() -> ClientAuth:
-    """The client authentication for one call, by ``OIDC_TOKEN_AUTH_METHOD``."""
-    method = token_auth_method()
-    client_id = oidc_settings.OIDC_RP_CLIENT_ID
+def client_authentication(provider: Provider | None = None) -> ClientAuth:
+    """The client authentication for one call to ``provider`` (default: ``default``).
+
+    The method, client id and secret are the provider's; with ``private_key_jwt`` every
+    provider checks the site's one key set (``/oidc/jwks.json``).
+    """
+    from .registry import default_provider
+
+    provider = provider or default_provider()
+    method = token_auth_method(provider)
+    client_id = provider.client_id
+    where = "" if provider.is_default else f" of provider {provider.slug}"
+    id_name = "OIDC_RP_CLIENT_ID" if provider.is_default else "client_id"
+    secret_name = "OIDC_RP_CLIENT_SECRET" if provider.is_default else "client_secret"
+    names = f"{id_name} and {secret_name}{where}"
     if method == "private_key_jwt":
         # OIDC Core 9: the audience is the token endpoint, whichever endpoint is called.
-        audience = discovery.endpoint("token_endpoint")
+        audience = discovery.endpoint("token_endpoint", provider=provider)
         return ClientAuth(
             data={
                 "client_id": client_id,
                 "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": client_assertion(audience=audience),
+                "client_assertion": client_assertion(audience=audience, client_id=client_id),
             },
-            settings_to_check="OIDC_RP_CLIENT_ID, OIDC_RP_SIGNING_KEY_FILE and the jwks_uri "
+            settings_to_check=f"{id_name}{where}, OIDC_RP_SIGNING_KEY_FILE and the jwks_uri "
             "registered for the client (this site's /oidc/jwks.json)",
         )
     if method not in TOKEN_AUTH_METHODS:
@@ -82,8 +96,12 @@ def client_authentication() -> ClientAuth:
             "(OIDC_TOKEN_AUTH_METHOD). An administrator needs to fix it.",
             detail="OIDC_TOKEN_AUTH_METHOD is not one of " + ", ".join(TOKEN_AUTH_METHODS),
         )
-    secret = oidc_settings.OIDC_RP_CLIENT_SECRET
+    secret = provider.client_secret
     if method == "client_secret_basic":
         # RFC 6749 2.3.1: both are form-urlencoded before they go into the Basic header.
-        return ClientAuth(basic=(quote_plus(client_id), quote_plus(secret)))
-    return ClientAuth(data={"client_id": client_id, "client_secret": secret})
+        return ClientAuth(
+            basic=(quote_plus(client_id), quote_plus(secret)), settings_to_check=names
+        )
+    return ClientAuth(
+        data={"client_id": client_id, "client_secret": secret}, settings_to_check=names
+    )

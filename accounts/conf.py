@@ -1,9 +1,18 @@
-"""The one settings object of the accounts app.
+"""The one settings object of the accounts app, split into global and per-provider settings.
 
 Every OIDC setting and its default lives here once; the rest of the code reads
 ``oidc_settings.NAME`` and never calls ``getattr(settings, ...)``. Values are read lazily,
 normalised (comma-separated strings become lists) and cached until a ``setting_changed``
 signal clears them, as Django REST framework's ``api_settings`` does.
+
+Two kinds of settings, so that a newcomer sees at once whose a setting is:
+
+- ``PROVIDER_SETTINGS``: what one identity provider is and how its tokens map onto users.
+  The ``OIDC_OP_*``/``OIDC_RP_*``/claim settings configure the provider ``default``; every
+  other provider sets the same things under the lower-case key on the right, in
+  ``OIDC_PROVIDERS`` or in the admin (``accounts.providers`` builds them all alike).
+- ``GLOBAL_DEFAULTS``: the site's own behaviour, shared by every provider: timeouts,
+  leeways, cache times, session lifetimes, directory sync.
 """
 
 from __future__ import annotations
@@ -13,25 +22,50 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 
-DEFAULTS: dict[str, Any] = {
-    # Provider (names of ../shared/INTERFACE.md and mozilla-django-oidc)
-    "OIDC_OP_ISSUER": "",
-    "OIDC_OP_DISCOVERY": None,  # None: on when no endpoint is configured
-    "OIDC_OP_AUTHORIZATION_ENDPOINT": "",
-    "OIDC_OP_TOKEN_ENDPOINT": "",
-    "OIDC_OP_USER_ENDPOINT": "",
-    "OIDC_OP_JWKS_ENDPOINT": "",
-    "OIDC_OP_LOGOUT_ENDPOINT": "",
-    "OIDC_OP_INTROSPECTION_ENDPOINT": "",
-    "OIDC_RP_CLIENT_ID": "",
-    "OIDC_RP_CLIENT_SECRET": "",
-    "OIDC_RP_SIGN_ALGO": ["RS256"],
-    "OIDC_RP_SCOPES": "openid email profile",
+# The provider "default": setting -> (its key in OIDC_PROVIDERS and the admin, default).
+PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
+    "OIDC_OP_LABEL": ("label", ""),
+    "OIDC_OP_ISSUER": ("issuer", ""),
+    "OIDC_OP_DISCOVERY": ("discovery", None),  # None: on when no endpoint is configured
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": ("authorization_endpoint", ""),
+    "OIDC_OP_TOKEN_ENDPOINT": ("token_endpoint", ""),
+    "OIDC_OP_USER_ENDPOINT": ("userinfo_endpoint", ""),
+    "OIDC_OP_JWKS_ENDPOINT": ("jwks_uri", ""),
+    "OIDC_OP_LOGOUT_ENDPOINT": ("end_session_endpoint", ""),
+    "OIDC_OP_INTROSPECTION_ENDPOINT": ("introspection_endpoint", ""),
+    "OIDC_OP_EMAIL_DOMAINS": ("email_domains", []),
+    "OIDC_RP_CLIENT_ID": ("client_id", ""),
+    "OIDC_RP_CLIENT_SECRET": ("client_secret", ""),
+    "OIDC_RP_SIGN_ALGO": ("sign_algo", ["RS256"]),
+    "OIDC_RP_SCOPES": ("scopes", "openid email profile"),
+    # client_secret_basic, client_secret_post or private_key_jwt (accounts/client_auth.py);
+    # "": OIDC_TOKEN_USE_BASIC_AUTH decides between the first two, as before the setting
+    "OIDC_TOKEN_AUTH_METHOD": ("token_auth_method", ""),
+    "OIDC_TOKEN_USE_BASIC_AUTH": ("token_use_basic_auth", True),  # the default's only
+    "OIDC_TRUSTED_AUDIENCES": ("trusted_audiences", []),
+    # Users and claims
+    "OIDC_FETCH_USERINFO": ("fetch_userinfo", True),
+    "OIDC_CREATE_USER": ("create_user", True),
+    "OIDC_LINK_BY_EMAIL": ("link_by_email", False),
+    "OIDC_USERNAME_CLAIM": ("username_claim", "preferred_username"),
+    "OIDC_GROUPS_CLAIM": ("groups_claim", "groups"),
+    "OIDC_GROUPS_ALLOWLIST": ("groups_allowlist", []),
+    "OIDC_GROUPS_PREFIX": ("groups_prefix", ""),
+    "OIDC_STAFF_GROUPS": ("staff_groups", []),
+    "OIDC_SUPERUSER_GROUPS": ("superuser_groups", []),
+    # Admin step-up (accounts/stepup.py)
+    "OIDC_ADMIN_MAX_AUTH_AGE": ("admin_max_auth_age", 3600),
+    "OIDC_ADMIN_ACR_VALUES": ("admin_acr_values", []),
+}
+
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    # More providers: slug -> settings (JSON in the environment); see accounts/providers.py
+    "OIDC_PROVIDERS": {},
+    "OIDC_PROVIDERS_RELOAD_INTERVAL": 5,  # seconds before a process sees an admin change
+    # Calls to providers
     "OIDC_TIMEOUT": 10.0,
     "OIDC_VERIFY_SSL": True,
-    "OIDC_TOKEN_USE_BASIC_AUTH": True,
-    # Client authentication at the token endpoint (accounts/client_auth.py)
-    "OIDC_TOKEN_AUTH_METHOD": "",  # "": client_secret_basic, or _post per the flag above
+    # The site's own keys for private_key_jwt (accounts/signing_keys.py), one set for all
     "OIDC_RP_SIGNING_KEY_FILE": "",  # "": generated into GENERATED_KEY_FILE on first use
     "OIDC_RP_SIGNING_KEY_DELAY": 300,  # seconds a rotated-in key is published before it signs
     # Validation
@@ -39,29 +73,16 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_STATE_TTL": 600,
     "OIDC_MAX_STATES": 20,
     "OIDC_REDIRECT_ALLOWED_HOSTS": [],
-    "OIDC_TRUSTED_AUDIENCES": [],
     # Caches
     "OIDC_JWKS_CACHE_TTL": 3600,
     "OIDC_JWKS_REFETCH_INTERVAL": 30,
     "OIDC_DISCOVERY_CACHE_TTL": 3600,
     "OIDC_BEARER_CACHE_TTL": 60,
     # API (bearer access tokens)
-    "OIDC_API_AUDIENCE": "",  # empty: the client id
+    "OIDC_API_AUDIENCE": "",  # empty: the client id of the token's provider
     "OIDC_ACCESS_TOKEN_TYPES": ["at+jwt", "application/at+jwt"],
-    # Users and claims
-    "OIDC_FETCH_USERINFO": True,
-    "OIDC_CREATE_USER": True,
-    "OIDC_LINK_BY_EMAIL": False,
-    "OIDC_USERNAME_CLAIM": "preferred_username",
-    "OIDC_GROUPS_CLAIM": "groups",
-    "OIDC_GROUPS_ALLOWLIST": [],
-    "OIDC_GROUPS_PREFIX": "",
-    "OIDC_STAFF_GROUPS": [],
-    "OIDC_SUPERUSER_GROUPS": [],
+    # The admin
     "OIDC_ADMIN_PASSWORD_LOGIN": False,
-    # Admin step-up (accounts/stepup.py)
-    "OIDC_ADMIN_MAX_AUTH_AGE": 3600,
-    "OIDC_ADMIN_ACR_VALUES": [],
     # Session lifecycle
     "OIDC_REFRESH_LEEWAY": 60,
     "OIDC_REFRESH_GRACE": 300,
@@ -82,6 +103,11 @@ DEFAULTS: dict[str, Any] = {
     "OIDC_CLIENT_IP_HEADER": "",  # e.g. X-Forwarded-For, set by your proxy: its last address
 }
 
+DEFAULTS: dict[str, Any] = {
+    **{name: default for name, (_key, default) in PROVIDER_SETTINGS.items()},
+    **GLOBAL_DEFAULTS,
+}
+
 LIST_SETTINGS = {
     "OIDC_ACCESS_TOKEN_TYPES",
     "OIDC_RP_SIGN_ALGO",
@@ -91,12 +117,14 @@ LIST_SETTINGS = {
     "OIDC_STAFF_GROUPS",
     "OIDC_SUPERUSER_GROUPS",
     "OIDC_ADMIN_ACR_VALUES",
+    "OIDC_OP_EMAIL_DOMAINS",
 }
 
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
-def _as_list(value: Any) -> list[str]:
+def as_list(value: Any) -> list[str]:
+    """A comma-separated string or a sequence, as a list of non-empty strings."""
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return [str(item) for item in value or ()]
@@ -119,7 +147,7 @@ class OIDCSettings:
     def _load(self, name: str) -> Any:
         value = getattr(settings, name, self._defaults[name])
         if name in LIST_SETTINGS:
-            return _as_list(value)
+            return as_list(value)
         if name == "OIDC_RP_SCOPES" and not isinstance(value, str):
             return " ".join(value)
         if name.endswith("_ENDPOINT") or name == "OIDC_OP_ISSUER":
@@ -141,6 +169,13 @@ class OIDCSettings:
             )
         )
 
+    def default_provider_settings(self) -> dict[str, Any]:
+        """The provider ``default`` in the per-provider keys of ``OIDC_PROVIDERS``."""
+        values = {key: getattr(self, name) for name, (key, _d) in PROVIDER_SETTINGS.items()}
+        values.pop("token_use_basic_auth")
+        values["token_auth_method"] = token_auth_method()
+        return values
+
     def reload(self) -> None:
         self._cache.clear()
 
@@ -156,15 +191,17 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
 setting_changed.connect(_reload)
 
 
-# One small function per setting that is per provider in ../shared/INTERFACE.md, so that
-# several providers can answer them later without touching the callers.
-def token_auth_method() -> str:
+# One small function per setting that is per provider in ../shared/INTERFACE.md: the
+# provider's own value (accounts.providers.Provider), or the default provider's setting.
+def token_auth_method(provider: Any = None) -> str:
     """How the client authenticates at the token endpoint: one of ``TOKEN_AUTH_METHODS``.
 
     Unset, ``OIDC_TOKEN_USE_BASIC_AUTH`` decides between the two client-secret methods, as
     before the setting existed. An unknown value is returned as is: ``accounts.E009``
     reports it and ``client_auth`` refuses it as a configuration error.
     """
+    if provider is not None:
+        return provider.token_auth_method
     method = str(oidc_settings.OIDC_TOKEN_AUTH_METHOD or "").strip().lower()
     if method:
         return method
@@ -173,11 +210,15 @@ def token_auth_method() -> str:
     return "client_secret_post"
 
 
-def admin_max_auth_age() -> int:
+def admin_max_auth_age(provider: Any = None) -> int:
     """The oldest authentication at the provider (seconds) the admin accepts."""
+    if provider is not None:
+        return provider.admin_max_auth_age
     return int(oidc_settings.OIDC_ADMIN_MAX_AUTH_AGE)
 
 
-def admin_acr_values() -> list[str]:
+def admin_acr_values(provider: Any = None) -> list[str]:
     """The ``acr`` values the admin accepts; empty: any."""
+    if provider is not None:
+        return list(provider.admin_acr_values)
     return list(oidc_settings.OIDC_ADMIN_ACR_VALUES)

@@ -8,7 +8,7 @@ secret or a token.
 
 The checks run the site's own code wherever it exists, so that they cannot disagree with
 sign-in: discovery is ``discovery.fetch_metadata`` (with its issuer rule) overlaid through
-``discovery.ENDPOINT_SETTINGS``, the algorithms are those ``checks`` and ``tokens`` accept,
+the provider's endpoint settings, the algorithms are those ``checks`` and ``tokens`` accept,
 and the grant is the directory sync's ``ClientCredentials``.
 """
 
@@ -19,13 +19,17 @@ from typing import Any
 
 from . import signing_keys
 from .checks import SUPPORTED_ALGORITHMS
-from .conf import DEFAULTS, oidc_settings, token_auth_method
-from .discovery import ENDPOINT_SETTINGS, discovery_url, fetch_metadata
+from .conf import DEFAULTS, PROVIDER_SETTINGS, oidc_settings, token_auth_method
+from .discovery import discovery_url, fetch_metadata
 from .errors import OIDCError
 from .http import get_json, provider_request
 from .jwks import _fits, public_key
+from .providers import Provider
 from .sync.errors import SourceError
 from .sync.tokens import ClientCredentials
+
+# The default provider's checks name its OIDC_* settings; the others' name their keys.
+_DEFAULT_NAMES = {key: name for name, (key, _default) in PROVIDER_SETTINGS.items()}
 
 SECRET_SUFFIXES = ("_SECRET", "_TOKEN", "_PASSWORD")
 ISSUER_MISMATCH = "discovery_issuer_mismatch"  # the code of discovery.fetch_metadata
@@ -55,7 +59,37 @@ def mask(name: str, value: Any) -> str:
 
 def config_describe() -> list[tuple[str, str]]:
     """Every OIDC setting with its effective value, secrets masked."""
-    return [(name, mask(name, getattr(oidc_settings, name))) for name in DEFAULTS]
+    return [
+        (name, mask(name, getattr(oidc_settings, name)))
+        for name in DEFAULTS
+        if name != "OIDC_PROVIDERS"  # described provider by provider, secrets masked
+    ]
+
+
+def setting_name(provider: Provider, key: str) -> str:
+    """How a person finds this provider setting: ``OIDC_RP_CLIENT_ID`` or ``partner.client_id``."""
+    if provider.is_default:
+        return _DEFAULT_NAMES.get(key, key)
+    return f"{provider.slug}.{key}"
+
+
+def provider_describe(provider: Provider) -> list[tuple[str, str]]:
+    """A provider's effective settings, the secret masked (for providers besides default)."""
+    rows = [
+        ("source", provider.source),
+        ("label", provider.display_name),
+        ("enabled", "yes" if provider.enabled else "no"),
+        ("issuer", provider.issuer),
+        ("client_id", provider.client_id),
+        ("client_secret", mask("_SECRET", provider.client_secret)),
+        ("discovery", "on" if provider.discovery_enabled else "off"),
+        *sorted(provider.endpoints.items()),
+        ("sign_algo", ", ".join(provider.sign_algo)),
+        ("scopes", provider.scopes),
+        ("token_auth_method", provider.token_auth_method),
+        ("email_domains", ", ".join(provider.email_domains) or "(none)"),
+    ]
+    return rows
 
 
 class _Checks:
@@ -78,15 +112,16 @@ class _Checks:
         return document
 
 
-def _metadata(checks: _Checks, issuer: str) -> dict[str, Any] | None:
+def _metadata(checks: _Checks, provider: Provider) -> dict[str, Any] | None:
     """Discovery fetched now (when on) overlaid by the endpoint settings; None when it failed.
 
     The document comes from ``discovery.fetch_metadata``, live: ``get_metadata`` would
     answer from the cache, and with a stale copy while the provider is down. A document
     that names another issuer is refused by sign-in, so the checks stop there too.
     """
+    issuer = provider.issuer
     document: dict[str, Any] = {}
-    if not oidc_settings.discovery_enabled:
+    if not provider.discovery_enabled:
         checks.add("discovery", True, "off: using the configured endpoints")
     else:
         url = discovery_url(issuer)
@@ -98,23 +133,21 @@ def _metadata(checks: _Checks, issuer: str) -> dict[str, Any] | None:
                 "discovery", fetched, f"fetched {url}" if fetched else f"{url} failed: {exc.code}"
             )
             if fetched:
-                checks.add("issuer match", False, _mismatch(url, issuer))
+                checks.add("issuer match", False, _mismatch(url, provider))
             return None
         checks.add("discovery", True, f"fetched {url}")
         checks.add("issuer match", True, f"the provider names itself {issuer!r}")
-    overrides = {
-        name: getattr(oidc_settings, setting) for name, setting in ENDPOINT_SETTINGS.items()
-    }
-    return {"issuer": issuer, **document, **{k: v for k, v in overrides.items() if v}}
+    return {"issuer": issuer, **document, **provider.endpoints}
 
 
-def _mismatch(url: str, issuer: str) -> str:
+def _mismatch(url: str, provider: Provider) -> str:
     """Why the issuers differ: the document is read once more, to quote the issuer it names."""
     try:
         said = get_json(url).get("issuer")
     except OIDCError as exc:
         said = f"(unknown: {exc.code})"
-    return f"the provider names itself {said!r}, but OIDC_OP_ISSUER is {issuer!r}"
+    name = setting_name(provider, "issuer")
+    return f"the provider names itself {said!r}, but {name} is {provider.issuer!r}"
 
 
 def _symmetric(alg: str) -> bool:
@@ -122,20 +155,18 @@ def _symmetric(alg: str) -> bool:
     return alg.startswith("HS")
 
 
-def _check_algorithms(checks: _Checks, metadata: dict[str, Any]) -> None:
-    configured = oidc_settings.OIDC_RP_SIGN_ALGO
+def _check_algorithms(checks: _Checks, metadata: dict[str, Any], provider: Provider) -> None:
+    configured = list(provider.sign_algo)
     unusable = [alg for alg in configured if alg not in SUPPORTED_ALGORITHMS]
     if unusable or not configured:
         supported = ", ".join(sorted(SUPPORTED_ALGORITHMS))
-        checks.add(
-            "algorithms", False, f"OIDC_RP_SIGN_ALGO must be some of {supported}: {configured}"
-        )
+        name = setting_name(provider, "sign_algo")
+        checks.add("algorithms", False, f"{name} must be some of {supported}: {configured}")
         return
     hmac = [alg for alg in configured if _symmetric(alg)]
-    if hmac and not oidc_settings.OIDC_RP_CLIENT_SECRET:
-        checks.add(
-            "algorithms", False, f"{', '.join(hmac)} needs OIDC_RP_CLIENT_SECRET: it is not set"
-        )
+    if hmac and not provider.client_secret:
+        name = setting_name(provider, "client_secret")
+        checks.add("algorithms", False, f"{', '.join(hmac)} needs {name}: it is not set")
         return
     offered = metadata.get("id_token_signing_alg_values_supported")
     if not isinstance(offered, list):
@@ -150,14 +181,15 @@ def _check_algorithms(checks: _Checks, metadata: dict[str, Any]) -> None:
     checks.add("algorithms", not missing, detail)
 
 
-def _check_jwks(checks: _Checks, uri: str | None) -> None:
+def _check_jwks(checks: _Checks, uri: str | None, provider: Provider) -> None:
     """A usable key for each asymmetric algorithm; HS* take the client secret instead."""
-    algorithms = [alg for alg in oidc_settings.OIDC_RP_SIGN_ALGO if not _symmetric(alg)]
+    algorithms = [alg for alg in provider.sign_algo if not _symmetric(alg)]
     if not algorithms:
         checks.add("jwks", True, "not used: the algorithms are keyed with the client secret")
         return
     if not uri:
-        checks.add("jwks", False, "no jwks_uri: set OIDC_OP_JWKS_ENDPOINT or turn discovery on")
+        name = setting_name(provider, "jwks_uri")
+        checks.add("jwks", False, f"no jwks_uri: set {name} or turn discovery on")
         return
     document = checks.fetch_json("jwks fetch", uri)
     if document is None:
@@ -180,9 +212,9 @@ def _check_jwks(checks: _Checks, uri: str | None) -> None:
         )
 
 
-def _check_endpoints(checks: _Checks, metadata: dict[str, Any]) -> None:
+def _check_endpoints(checks: _Checks, metadata: dict[str, Any], provider: Provider) -> None:
     required = {"authorization_endpoint", "token_endpoint"}
-    if oidc_settings.OIDC_FETCH_USERINFO:
+    if provider.fetch_userinfo:
         required.add("userinfo_endpoint")
     for name in ENDPOINTS:
         url = metadata.get(name)
@@ -199,18 +231,24 @@ def _check_endpoints(checks: _Checks, metadata: dict[str, Any]) -> None:
         checks.add(name, True, f"{url} answers (HTTP {response.status_code})")
 
 
-def _check_client_credentials(checks: _Checks, token_endpoint: str | None) -> None:
+def _check_client_credentials(
+    checks: _Checks, token_endpoint: str | None, provider: Provider
+) -> None:
     """The grant directory sync makes (``sync.tokens.ClientCredentials``), made once now."""
     if not token_endpoint:
         checks.add("client credentials", False, "no token endpoint")
         return
     try:
-        ClientCredentials().token()
+        ClientCredentials(provider=provider).token()
     except (SourceError, OIDCError) as exc:
         refusal = exc if isinstance(exc, OIDCError) else exc.__cause__
+        names = (
+            "OIDC_RP_CLIENT_ID/SECRET"
+            if provider.is_default
+            else f"{provider.slug}.client_id/client_secret"
+        )
         detail = (
-            f"grant refused ({refusal.code}): check OIDC_RP_CLIENT_ID/SECRET and the client's "
-            "grants"
+            f"grant refused ({refusal.code}): check {names} and the client's grants"
             if isinstance(refusal, OIDCError)
             else "answer has no access_token"
         )
@@ -219,11 +257,11 @@ def _check_client_credentials(checks: _Checks, token_endpoint: str | None) -> No
     checks.add("client credentials", True, "token issued")
 
 
-def _check_client(checks: _Checks) -> None:
-    client_id = oidc_settings.OIDC_RP_CLIENT_ID
+def _check_client(checks: _Checks, provider: Provider) -> None:
+    client_id = provider.client_id
     if not client_id:
-        checks.add("client", False, "OIDC_RP_CLIENT_ID is not set")
-    elif token_auth_method() == "private_key_jwt":
+        checks.add("client", False, f"{setting_name(provider, 'client_id')} is not set")
+    elif token_auth_method(provider) == "private_key_jwt":
         try:
             key = signing_keys.signing_key()
         except signing_keys.KeyFileError as exc:
@@ -231,25 +269,31 @@ def _check_client(checks: _Checks) -> None:
         else:
             detail = f"client id {client_id!r}, private_key_jwt with key {key.kid} ({key.alg})"
             checks.add("client", True, detail)
-    elif not oidc_settings.OIDC_RP_CLIENT_SECRET:
-        checks.add("client", False, "OIDC_RP_CLIENT_SECRET is not set")
+    elif not provider.client_secret:
+        checks.add("client", False, f"{setting_name(provider, 'client_secret')} is not set")
     else:
         checks.add("client", True, f"client id {client_id!r}, secret set")
 
 
-def provider_check(*, client_credentials: bool = False) -> list[CheckResult]:
-    """Run every check against the live provider; return the results in order."""
+def provider_check(
+    provider: Provider | None = None, *, client_credentials: bool = False
+) -> list[CheckResult]:
+    """Run every check against one live provider (``default`` unless given); in order."""
+    from .registry import default_provider
+
+    provider = provider or default_provider()
     checks = _Checks()
-    issuer = oidc_settings.OIDC_OP_ISSUER
-    if not checks.add("issuer", bool(issuer), issuer or "OIDC_OP_ISSUER is not set"):
+    issuer = provider.issuer
+    missing = f"{setting_name(provider, 'issuer')} is not set"
+    if not checks.add("issuer", bool(issuer), issuer or missing):
         return checks.results
-    _check_client(checks)
-    metadata = _metadata(checks, issuer)
+    _check_client(checks, provider)
+    metadata = _metadata(checks, provider)
     if metadata is None:
         return checks.results
-    _check_algorithms(checks, metadata)
-    _check_jwks(checks, metadata.get("jwks_uri"))
-    _check_endpoints(checks, metadata)
+    _check_algorithms(checks, metadata, provider)
+    _check_jwks(checks, metadata.get("jwks_uri"), provider)
+    _check_endpoints(checks, metadata, provider)
     if client_credentials:
-        _check_client_credentials(checks, metadata.get("token_endpoint"))
+        _check_client_credentials(checks, metadata.get("token_endpoint"), provider)
     return checks.results

@@ -11,10 +11,11 @@ from django.core.cache import cache
 from .conf import oidc_settings
 from .errors import ConfigurationError, ProviderError
 from .http import get_json
+from .providers import Provider
 
 logger = logging.getLogger(__name__)
 
-# metadata name -> the setting that overrides it
+# metadata name -> the setting that overrides it for the provider "default"
 ENDPOINT_SETTINGS = {
     "authorization_endpoint": "OIDC_OP_AUTHORIZATION_ENDPOINT",
     "token_endpoint": "OIDC_OP_TOKEN_ENDPOINT",
@@ -25,16 +26,21 @@ ENDPOINT_SETTINGS = {
 }
 
 
+def _provider(provider: Provider | None) -> Provider:
+    from .registry import default_provider
+
+    return provider or default_provider()
+
+
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
-def _cache_key(issuer: str) -> str:
-    return f"oidc:discovery:{issuer}"
+def fetch_metadata(issuer: str, *, setting: str = "OIDC_OP_ISSUER") -> dict[str, Any]:
+    """Fetch the discovery document and check that it names exactly our issuer.
 
-
-def fetch_metadata(issuer: str) -> dict[str, Any]:
-    """Fetch the discovery document and check that it names exactly our issuer."""
+    ``setting`` names where the issuer is configured, for the log line.
+    """
     document = get_json(discovery_url(issuer))
     if document.get("issuer") != issuer:
         raise ConfigurationError(
@@ -42,7 +48,7 @@ def fetch_metadata(issuer: str) -> dict[str, Any]:
             "Sign-in is misconfigured: the identity provider's configuration does not match "
             "this site's settings. Please tell the site's administrators.",
             detail=f"the discovery document names issuer={str(document.get('issuer'))[:200]!r}, "
-            f"OIDC_OP_ISSUER is {issuer!r}: they must be exactly equal",
+            f"{setting} is {issuer!r}: they must be exactly equal",
         )
     return document
 
@@ -51,39 +57,38 @@ def fetch_metadata(issuer: str) -> dict[str, Any]:
 _STALE_KEEP_SECONDS = 7 * 24 * 3600
 
 
-def _document(issuer: str) -> dict[str, Any]:
+def _document(provider: Provider) -> dict[str, Any]:
     """The discovery document: cached, refreshed after the TTL, stale while unreachable."""
-    entry = cache.get(_cache_key(issuer))
+    issuer, key = provider.issuer, provider.cache_key("discovery")
+    entry = cache.get(key)
     if entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_DISCOVERY_CACHE_TTL:
         return entry["document"]
     try:
-        document = fetch_metadata(issuer)
+        setting = "OIDC_OP_ISSUER" if provider.is_default else f"{provider.slug}.issuer"
+        document = fetch_metadata(issuer, setting=setting)
     except ProviderError as exc:
         if entry:
             logger.warning("discovery unavailable, using the cached document: %s", exc.detail)
             return entry["document"]
         raise
     entry = {"document": document, "fetched_at": time.time()}
-    cache.set(_cache_key(issuer), entry, _STALE_KEEP_SECONDS)
+    cache.set(key, entry, _STALE_KEEP_SECONDS)
     return document
 
 
-def get_metadata() -> dict[str, Any]:
-    """Return the provider metadata: discovery (when on) overlaid by explicit settings."""
-    issuer = oidc_settings.OIDC_OP_ISSUER
-    metadata: dict[str, Any] = {"issuer": issuer}
-    if oidc_settings.discovery_enabled:
-        metadata.update(_document(issuer))
-    for name, setting in ENDPOINT_SETTINGS.items():
-        value = getattr(oidc_settings, setting)
-        if value:
-            metadata[name] = value
+def get_metadata(provider: Provider | None = None) -> dict[str, Any]:
+    """Return a provider's metadata: discovery (when on) overlaid by explicit endpoints."""
+    provider = _provider(provider)
+    metadata: dict[str, Any] = {"issuer": provider.issuer}
+    if provider.discovery_enabled:
+        metadata.update(_document(provider))
+    metadata.update(provider.endpoints)
     return metadata
 
 
-def endpoint(name: str, *, required: bool = True) -> str:
-    """Return one endpoint URL (``token_endpoint``, ``jwks_uri``, ...)."""
-    url = get_metadata().get(name) or ""
+def endpoint(name: str, *, required: bool = True, provider: Provider | None = None) -> str:
+    """Return one endpoint URL (``token_endpoint``, ``jwks_uri``, ...) of a provider."""
+    url = get_metadata(provider).get(name) or ""
     if required and not url:
         raise ProviderError(
             "endpoint_missing", "This site's identity provider settings are incomplete."

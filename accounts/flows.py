@@ -1,8 +1,9 @@
 """The authorization request and its single-use state, for the sign-in view and middleware.
 
-Each request stores ``state -> {nonce, code_verifier, next, created}`` in the session, so
-several tabs can sign in at once; a state is consumed on first use and expires after
-``OIDC_STATE_TTL``.
+Each request stores ``state -> {provider, nonce, code_verifier, next, created}`` in the
+session, so several tabs can sign in at once, each at its own provider; a state is consumed
+on first use, expires after ``OIDC_STATE_TTL``, and answers only at its provider's own
+redirect URI (the mix-up defence of RFC 9700 4.4 with distinct redirect URIs).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from .conf import oidc_settings
 from .discovery import endpoint
 from .errors import StateError
+from .providers import DEFAULT_SLUG, Provider
 
 if TYPE_CHECKING:
     from .stepup import Requirement
@@ -47,8 +49,11 @@ def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
     return None
 
 
-def callback_url(request: HttpRequest) -> str:
-    return request.build_absolute_uri(reverse("oidc_authentication_callback"))
+def callback_url(request: HttpRequest, provider: Provider | None = None) -> str:
+    """The provider's own redirect URI: ``/oidc/callback/`` or ``/oidc/callback/<slug>/``."""
+    if provider is None:
+        return request.build_absolute_uri(reverse("oidc_authentication_callback"))
+    return request.build_absolute_uri(provider.callback_path)
 
 
 def _states(request: HttpRequest) -> dict[str, dict[str, Any]]:
@@ -72,20 +77,25 @@ def authorization_url(
     next_url: str | None,
     prompt: str | None = None,
     requirement: Requirement | None = None,
+    provider: Provider | None = None,
+    login_hint: str | None = None,
 ) -> str:
-    """Build the provider URL for a new sign-in and remember its state in the session.
+    """Build the provider's URL for a new sign-in and remember its state in the session.
 
     ``requirement`` (admin step-up) adds ``max_age``/``acr_values``; the state records it so
     that the callback holds the ID token to exactly what was asked.
     """
+    from .registry import default_provider
+
+    provider = provider or default_provider()
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     verifier, challenge = pkce_pair()
     params = {
         "response_type": "code",
-        "client_id": oidc_settings.OIDC_RP_CLIENT_ID,
-        "redirect_uri": callback_url(request),
-        "scope": oidc_settings.OIDC_RP_SCOPES,
+        "client_id": provider.client_id,
+        "redirect_uri": callback_url(request, provider),
+        "scope": provider.scopes,
         "state": state,
         "nonce": nonce,
         "code_challenge": challenge,
@@ -95,10 +105,13 @@ def authorization_url(
         params["prompt"] = prompt
     if requirement is not None:
         params.update(requirement.as_params())
+    if login_hint:
+        params["login_hint"] = login_hint
     _remember(
         request,
         state,
         {
+            "provider": provider.slug,
             "nonce": nonce,
             "code_verifier": verifier,
             "next": safe_next_url(request, next_url),
@@ -107,13 +120,19 @@ def authorization_url(
             **(requirement.to_state() if requirement is not None else {}),
         },
     )
-    base = endpoint("authorization_endpoint")
+    base = endpoint("authorization_endpoint", provider=provider)
     separator = "&" if "?" in base else "?"
     return f"{base}{separator}{urlencode(params)}"
 
 
-def consume_state(request: HttpRequest, state: str | None) -> dict[str, Any]:
-    """Pop the entry for ``state``: single use, bound to this browser session, expiring."""
+def consume_state(
+    request: HttpRequest, state: str | None, *, provider_slug: str = DEFAULT_SLUG
+) -> dict[str, Any]:
+    """Pop the entry for ``state``: single use, bound to this browser session, expiring.
+
+    ``provider_slug`` is the provider whose redirect URI the response came to: a state
+    issued for another provider is spent and refused (a mix-up), before any code is used.
+    """
     if not state:
         raise StateError(
             "missing_state", "The sign-in response did not say which sign-in it answers."
@@ -129,4 +148,10 @@ def consume_state(request: HttpRequest, state: str | None) -> dict[str, Any]:
     request.session[SESSION_STATES] = states
     if time.time() - entry.get("created", 0) > oidc_settings.OIDC_STATE_TTL:
         raise StateError("expired_state", "This sign-in took too long and has expired.")
+    if entry.get("provider", DEFAULT_SLUG) != provider_slug:
+        raise StateError(
+            "wrong_redirect_uri",
+            "This sign-in response came back to another identity provider's address than "
+            "the one the sign-in started at, so it was refused. Start the sign-in again.",
+        )
     return entry

@@ -11,6 +11,7 @@ import requests
 from .client_auth import client_authentication
 from .conf import oidc_settings
 from .errors import ConfigurationError, InvalidGrant, ProviderError
+from .providers import Provider
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +53,18 @@ def get_json(url: str, **kwargs: Any) -> dict[str, Any]:
     return _json_object(response, url)
 
 
-def token_request(url: str, data: dict[str, str]) -> dict[str, Any]:
-    """POST to the token endpoint with client authentication; return the JSON answer.
+def token_request(
+    url: str, data: dict[str, str], *, provider: Provider | None = None
+) -> dict[str, Any]:
+    """POST to a provider's token endpoint with its client authentication; return the JSON.
 
     ``invalid_grant`` becomes ``InvalidGrant`` so that callers can tell a revoked grant
     (sign the user out) from a provider that is down (keep the session for a while).
     """
-    client = client_authentication()
+    from .registry import default_provider
+
+    provider = provider or default_provider()
+    client = client_authentication(provider)
     data = {**data, **client.data}
     response = provider_request("POST", url, data=data, auth=client.basic)
     if response.status_code == 200:

@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .claims import ClaimPolicy, UserProfile, field_changes, group_changes, map_claims
-from .conf import oidc_settings
 from .errors import AccountError
 from .links import email_links
 from .models import OIDCIdentity
+from .providers import Provider
 from .usernames import free_usernames
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,18 @@ def unique_username(base: str) -> str:
     return free_usernames([base], set())[0]
 
 
-def _link_by_email(issuer: str, profile: UserProfile) -> AbstractBaseUser | None:
+def _link_by_email(
+    issuer: str, profile: UserProfile, enabled: bool | None = None
+) -> AbstractBaseUser | None:
     """Find an existing local account to link, only for a provider-verified email.
 
-    The rule is ``sync.links.email_links``, shared with directory sync.
+    The rule is ``sync.links.email_links``, shared with directory sync; ``enabled`` is the
+    provider's ``link_by_email`` (the default provider's when not given).
     """
-    enabled = bool(oidc_settings.OIDC_LINK_BY_EMAIL)
+    if enabled is None:
+        from .registry import default_provider
+
+        enabled = default_provider().link_by_email
     user = email_links(issuer, [profile], enabled=enabled).get(profile.subject)
     if user is not None:
         logger.info(
@@ -94,7 +100,7 @@ def _find_identity(issuer: str, subject: str) -> OIDCIdentity | None:
     return next(iter(found[:1]), None)
 
 
-def _first_identity(issuer: str, profile: UserProfile) -> OIDCIdentity:
+def _first_identity(issuer: str, profile: UserProfile, provider: Provider) -> OIDCIdentity:
     """Link or create the user of a first sign-in.
 
     Two first sign-ins of one subject can race (a double click, two tabs): the loser's
@@ -104,9 +110,9 @@ def _first_identity(issuer: str, profile: UserProfile) -> OIDCIdentity:
     for _attempt in range(2):
         try:
             with transaction.atomic():
-                user = _link_by_email(issuer, profile)
+                user = _link_by_email(issuer, profile, provider.link_by_email)
                 if user is None:
-                    if not oidc_settings.OIDC_CREATE_USER:
+                    if not provider.create_user:
                         raise AccountError(
                             "not_provisioned",
                             "You signed in at the identity provider, but you have no account "
@@ -124,17 +130,27 @@ def _first_identity(issuer: str, profile: UserProfile) -> OIDCIdentity:
 
 
 @transaction.atomic
-def resolve_user(*, issuer: str, claims: dict[str, Any], policy: ClaimPolicy | None = None):
+def resolve_user(
+    *,
+    issuer: str,
+    claims: dict[str, Any],
+    policy: ClaimPolicy | None = None,
+    provider: Provider | None = None,
+):
     """Find (or create, or link) the user for these claims and apply the claim mapping.
 
-    Users are found by (issuer, subject) only. Raises ``AccountError`` when the account
-    is not provisioned here or is deactivated.
+    Users are found by (issuer, subject) only; the provider says how claims map and
+    whether a new subject may be created or linked by email. Raises ``AccountError`` when
+    the account is not provisioned here or is deactivated.
     """
-    policy = policy or ClaimPolicy.from_settings()
+    from .registry import default_provider
+
+    provider = provider or default_provider()
+    policy = policy or provider.policy
     profile = map_claims(claims, policy)
     if not profile.subject:
         raise AccountError("missing_sub", "The identity provider did not say who you are.")
-    identity = _find_identity(issuer, profile.subject) or _first_identity(issuer, profile)
+    identity = _find_identity(issuer, profile.subject) or _first_identity(issuer, profile, provider)
     user = identity.user
     if not user.is_active:
         raise AccountError("inactive", "Your account on this site is deactivated.")
@@ -145,19 +161,25 @@ def resolve_user(*, issuer: str, claims: dict[str, Any], policy: ClaimPolicy | N
     return user
 
 
-def user_for_subject(*, issuer: str, claims: dict[str, Any]) -> AbstractBaseUser:
+def user_for_subject(
+    *, issuer: str, claims: dict[str, Any], provider: Provider | None = None
+) -> AbstractBaseUser:
     """The active user of (issuer, ``sub``) for an access token, created when allowed.
 
-    A first call creates the user like a first sign-in (same rules: ``OIDC_CREATE_USER``,
-    ``OIDC_LINK_BY_EMAIL``), with the fields the token carries; the next sign-in or sync
-    completes them. An existing user's fields and groups are left alone: access tokens
-    rarely carry the claims sign-in maps, and their absence must not strip anything.
+    A first call creates the user like a first sign-in (same rules: the provider's
+    ``create_user`` and ``link_by_email``), with the fields the token carries; the next
+    sign-in or sync completes them. An existing user's fields and groups are left alone:
+    access tokens rarely carry the claims sign-in maps, and their absence must not strip
+    anything.
     """
+    from .registry import default_provider
+
+    provider = provider or default_provider()
     identity = _find_identity(issuer, str(claims["sub"]))
     if identity is None:
-        profile = map_claims(claims, ClaimPolicy.from_settings())
+        profile = map_claims(claims, provider.policy)
         with transaction.atomic():
-            identity = _first_identity(issuer, profile)
+            identity = _first_identity(issuer, profile, provider)
     if not identity.user.is_active:
         raise AccountError("inactive", "This access token belongs to a deactivated account.")
     return identity.user

@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import josepy
@@ -34,6 +35,7 @@ from .discovery import endpoint
 from .errors import ProviderError, TokenError
 from .http import get_json
 from .locks import LockTimeout, cache_lock
+from .providers import Provider
 
 logger = logging.getLogger(__name__)
 
@@ -47,32 +49,46 @@ _KTY_FOR_ALG_PREFIX = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 _parsed: dict[str, Any] = {}
 
 
-def _cache_key(uri: str) -> str:
-    return f"oidc:jwks:{uri}"
+@dataclass(frozen=True)
+class _KeySet:
+    """One provider's JWKS URI; every cache key of it carries the provider's prefix."""
+
+    provider: Provider
+    uri: str
+
+    def key(self, kind: str, *parts: str) -> str:
+        return self.provider.cache_key(kind, self.uri, *parts)
 
 
-def _fetch(uri: str) -> dict[str, Any]:
+def _cache_key(keyset: _KeySet) -> str:
+    return keyset.key("jwks")
+
+
+def _fetch(keyset: _KeySet) -> dict[str, Any]:
+    uri = keyset.uri
     document = get_json(uri)
     keys = document.get("keys")
     if not isinstance(keys, list):
         raise ProviderError("jwks_malformed", "The identity provider's keys could not be read.")
     entry = {"keys": [k for k in keys if isinstance(k, dict)], "fetched_at": time.time()}
-    cache.set(_cache_key(uri), entry, _STALE_KEEP_SECONDS)
-    logger.info("fetched JWKS from %s (%d keys)", uri, len(entry["keys"]))
+    cache.set(_cache_key(keyset), entry, _STALE_KEEP_SECONDS)
+    logger.info(
+        "fetched JWKS of %s from %s (%d keys)", keyset.provider.slug, uri, len(entry["keys"])
+    )
     return entry
 
 
-def _cached(uri: str) -> dict[str, Any] | None:
-    return cache.get(_cache_key(uri))
+def _cached(keyset: _KeySet) -> dict[str, Any] | None:
+    return cache.get(_cache_key(keyset))
 
 
-def _load(uri: str) -> list[dict[str, Any]]:
+def _load(keyset: _KeySet) -> list[dict[str, Any]]:
     """The cached keys while fresh, else fetched again (stale keys while unreachable)."""
-    entry = _cached(uri)
+    entry = _cached(keyset)
     if entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_JWKS_CACHE_TTL:
         return entry["keys"]
     try:
-        return _fetch(uri)["keys"]
+        return _fetch(keyset)["keys"]
     except ProviderError as exc:
         if entry:
             logger.warning("JWKS endpoint unavailable, using cached keys: %s", exc.detail)
@@ -84,31 +100,31 @@ def _load(uri: str) -> list[dict[str, Any]]:
 _refetch_lock = threading.Lock()
 
 
-def _refetch(uri: str, *, asked_at: float) -> list[dict[str, Any]]:
+def _refetch(keyset: _KeySet, *, asked_at: float) -> list[dict[str, Any]]:
     """Fetch the keys again unless somebody did since ``asked_at``; one fetch at a time."""
     wait = 2 * oidc_settings.OIDC_TIMEOUT
     try:
-        with _refetch_lock, cache_lock(f"oidc:jwks:fetching:{uri}", ttl=wait + 5, wait=wait):
-            if not _not_fetched_since(uri, asked_at):
-                return _cached(uri)["keys"]  # a concurrent caller fetched them for us
-            return _fetch(uri)["keys"]
+        with _refetch_lock, cache_lock(keyset.key("jwks-fetching"), ttl=wait + 5, wait=wait):
+            if not _not_fetched_since(keyset, asked_at):
+                return _cached(keyset)["keys"]  # a concurrent caller fetched them for us
+            return _fetch(keyset)["keys"]
     except LockTimeout:
-        entry = _cached(uri)
+        entry = _cached(keyset)
         return entry["keys"] if entry else []
 
 
-def _not_fetched_since(uri: str, moment: float) -> bool:
-    entry = _cached(uri)
+def _not_fetched_since(keyset: _KeySet, moment: float) -> bool:
+    entry = _cached(keyset)
     return not entry or entry["fetched_at"] < moment
 
 
-def _outsider_may_refetch(uri: str, kid: str | None) -> bool:
+def _outsider_may_refetch(keyset: _KeySet, kid: str | None) -> bool:
     """The budget of tokens anybody can send: once per ``kid`` and once overall per interval."""
     interval = oidc_settings.OIDC_JWKS_REFETCH_INTERVAL
     marker = hashlib.sha256(str(kid).encode()).hexdigest()[:32]
-    if not cache.add(f"oidc:jwks:outsider-kid:{uri}:{marker}", 1, interval):
+    if not cache.add(keyset.key("jwks-outsider-kid", marker), 1, interval):
         return False
-    return cache.add(f"oidc:jwks:outsider:{uri}", 1, interval)
+    return cache.add(keyset.key("jwks-outsider"), 1, interval)
 
 
 def _fits(jwk: dict[str, Any], alg: str) -> bool:
@@ -147,21 +163,26 @@ def public_key(jwk: dict[str, Any]) -> Any:
     return key
 
 
-def signing_key(alg: str, kid: str | None, *, from_provider: bool) -> Any:
-    """Return the public key that should have signed a token with this header.
+def signing_key(
+    alg: str, kid: str | None, *, from_provider: bool, provider: Provider | None = None
+) -> Any:
+    """Return the key of ``provider`` (default: ``default``) that should have signed a token.
 
     ``from_provider``: the site fetched this token from the provider itself, so an unknown
     ``kid`` means a rotated key; otherwise the token came from outside and refetches on the
-    outsiders' budget.
+    outsiders' budget. Keys, caches and budgets are the provider's own.
     """
+    from .registry import default_provider
+
+    provider = provider or default_provider()
     asked_at = time.time()
-    uri = endpoint("jwks_uri")
-    jwk = _select(_load(uri), alg, kid)
+    keyset = _KeySet(provider, endpoint("jwks_uri", provider=provider))
+    jwk = _select(_load(keyset), alg, kid)
     if jwk is None:
         if from_provider:
             logger.info("no JWKS key for kid=%.40r alg=%s, refetching", kid, alg)
             try:
-                jwk = _select(_refetch(uri, asked_at=asked_at), alg, kid)
+                jwk = _select(_refetch(keyset, asked_at=asked_at), alg, kid)
             except ProviderError as exc:
                 raise ProviderError(
                     "jwks_unavailable",
@@ -169,12 +190,12 @@ def signing_key(alg: str, kid: str | None, *, from_provider: bool) -> Any:
                     "fetch yet. Please try again in a moment.",
                     detail=f"unknown kid={str(kid)[:40]!r}, refetch failed: {exc.detail}",
                 ) from exc
-        elif _not_fetched_since(uri, asked_at) and _outsider_may_refetch(uri, kid):
+        elif _not_fetched_since(keyset, asked_at) and _outsider_may_refetch(keyset, kid):
             logger.info(
                 "no JWKS key for kid=%.40r alg=%s, refetching (token from outside)", kid, alg
             )
             try:
-                jwk = _select(_fetch(uri)["keys"], alg, kid)
+                jwk = _select(_fetch(keyset)["keys"], alg, kid)
             except ProviderError:
                 jwk = None
     if jwk is None:

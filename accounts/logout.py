@@ -13,7 +13,8 @@ from . import sessions
 from .conf import oidc_settings
 from .errors import TokenError
 from .models import UsedTokenId
-from .tokens import REASONS, validate_logout_token
+from .registry import provider_for_token
+from .tokens import REASONS, unverified_claims, validate_logout_token
 
 logger = logging.getLogger("accounts.logout")
 
@@ -34,17 +35,31 @@ def remember_jti(*, issuer: str, jti: str, exp: float | None) -> None:
 
 
 def accept_logout_token(token: str, *, request: HttpRequest | None = None) -> int:
-    """Validate the logout token and end the matching sessions; return how many ended."""
-    claims = validate_logout_token(token)
+    """Validate the logout token and end the matching sessions; return how many ended.
+
+    One receiver serves every provider: the token's ``iss`` (and audience, when two
+    providers share an issuer) picks the provider, whose keys and client id then verify it,
+    and only sessions signed in at that provider can end. An unknown issuer is refused.
+    """
+    unverified = unverified_claims(token) if isinstance(token, str) else {}
+    if not unverified:
+        raise TokenError("malformed", REASONS["malformed"])
+    provider = provider_for_token(unverified.get("iss"), unverified.get("aud"))
+    claims = validate_logout_token(token, provider=provider)
     exp = claims.get("exp")
     remember_jti(
         issuer=claims["iss"], jti=claims["jti"], exp=exp if isinstance(exp, (int, float)) else None
     )
     ended = sessions.end_by_claims(
-        issuer=claims["iss"], sid=claims.get("sid"), subject=claims.get("sub"), request=request
+        issuer=claims["iss"],
+        sid=claims.get("sid"),
+        subject=claims.get("sub"),
+        request=request,
+        provider=provider,
     )
     logger.info(
-        "back-channel logout: iss=%s sub=%s sid=%s ended=%d",
+        "back-channel logout: provider=%s iss=%s sub=%s sid=%s ended=%d",
+        provider.slug,
         claims["iss"],
         claims.get("sub", "-"),
         "yes" if claims.get("sid") else "no",

@@ -24,6 +24,7 @@ from .conf import oidc_settings
 from .errors import OIDCError
 from .flows import authorization_url
 from .refresh import Outcome, refresh_session
+from .registry import provider_get
 from .views.errors import wants_json
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,10 @@ class OIDCSessionMiddleware:
             if is_navigation(request):
                 try:
                     url = authorization_url(
-                        request, next_url=request.get_full_path(), prompt="none"
+                        request,
+                        next_url=request.get_full_path(),
+                        prompt="none",
+                        provider=session_provider(request),
                     )
                 except OIDCError as exc:
                     logger.warning(
@@ -104,6 +108,7 @@ class OIDCSessionMiddleware:
                 audit.SUCCESS,
                 request=request,
                 reason=audit_reason,
+                provider=row.provider if row else "default",
                 issuer=row.issuer if row else "",
                 subject=row.subject if row else "",
                 user=row.user if row else None,
@@ -128,6 +133,12 @@ def unauthorized(request: HttpRequest, reason: Outcome | str) -> JsonResponse:
         },
         status=401,
     )
+
+
+def session_provider(request: HttpRequest):
+    """The provider this session signed in at (silent sign-in goes back there)."""
+    row = sessions.current(request)
+    return provider_get(row.provider if row else None)
 
 
 def is_navigation(request: HttpRequest) -> bool:

@@ -46,6 +46,12 @@ class OIDCSession(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_sessions"
     )
+    provider = models.CharField(
+        max_length=50,
+        default="default",
+        help_text="The slug of the provider this session signed in at: refresh and logout go "
+        "there.",
+    )
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
     sid = models.CharField(max_length=255, blank=True, db_index=True)
@@ -120,3 +126,108 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.outcome} {self.reason or ''}".strip()
+
+
+SECRET_PURPOSE = "oidc-provider-client-secret"
+
+
+class OIDCProvider(models.Model):
+    """An identity provider added by an operator in the admin (``accounts.registry`` reads it).
+
+    The same keys as an entry of ``OIDC_PROVIDERS``. The client secret is stored encrypted
+    (``accounts.crypto``, a key derived from ``SECRET_KEY``) and written again under the
+    current key whenever the row is saved.
+    """
+
+    TOKEN_AUTH_METHODS = [
+        ("client_secret_basic", "client_secret_basic (HTTP Basic)"),
+        ("client_secret_post", "client_secret_post (form fields)"),
+        ("private_key_jwt", "private_key_jwt (the site's key, /oidc/jwks.json; no secret)"),
+    ]
+
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="Short name in URLs: the redirect URI is /oidc/callback/<slug>/.",
+    )
+    label = models.CharField(max_length=100, help_text="The sign-in button's text.")
+    enabled = models.BooleanField(
+        default=True, help_text="Off: no new sign-in through this provider."
+    )
+    issuer = models.CharField(max_length=255, help_text="Tokens must carry exactly this iss.")
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField(blank=True, editable=False)
+    discovery = models.BooleanField(
+        default=True, help_text="Read the endpoints from {issuer}/.well-known/openid-configuration."
+    )
+    authorization_endpoint = models.URLField(max_length=500, blank=True)
+    token_endpoint = models.URLField(max_length=500, blank=True)
+    userinfo_endpoint = models.URLField(max_length=500, blank=True)
+    jwks_uri = models.URLField(max_length=500, blank=True)
+    end_session_endpoint = models.URLField(max_length=500, blank=True)
+    introspection_endpoint = models.URLField(max_length=500, blank=True)
+    sign_algo = models.CharField(max_length=100, default="RS256", help_text="Comma-separated.")
+    scopes = models.CharField(max_length=255, default="openid email profile")
+    token_auth_method = models.CharField(
+        max_length=32, choices=TOKEN_AUTH_METHODS, default="client_secret_basic"
+    )
+    email_domains = models.CharField(
+        max_length=500, blank=True, help_text="Comma-separated: work emails routed here."
+    )
+    username_claim = models.CharField(max_length=100, default="preferred_username")
+    groups_claim = models.CharField(max_length=100, default="groups")
+    groups_allowlist = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
+    groups_prefix = models.CharField(max_length=100, blank=True)
+    staff_groups = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
+    superuser_groups = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
+    trusted_audiences = models.CharField(max_length=500, blank=True, help_text="Comma-separated.")
+    fetch_userinfo = models.BooleanField(default=True)
+    create_user = models.BooleanField(default=True)
+    link_by_email = models.BooleanField(default=False)
+    admin_max_auth_age = models.PositiveIntegerField(
+        default=3600,
+        help_text="Staff from this provider need an authentication at most this many seconds "
+        "old to use the admin.",
+    )
+    admin_acr_values = models.CharField(
+        max_length=255, blank=True, help_text="Comma-separated acr values the admin accepts."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "identity provider"
+        ordering = ["label", "slug"]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.slug} ({self.slug})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Write the secret again under the current key when it was read with a fallback."""
+        from .crypto import needs_rotation
+
+        if needs_rotation(self.client_secret_encrypted, purpose=SECRET_PURPOSE):
+            self.set_client_secret(self.client_secret)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "client_secret_encrypted"}
+        super().save(*args, **kwargs)
+
+    @property
+    def client_secret(self) -> str:
+        """The secret in clear; raises ``crypto.DecryptionError`` after a key loss."""
+        from .crypto import decrypt
+
+        return decrypt(self.client_secret_encrypted, purpose=SECRET_PURPOSE)
+
+    def set_client_secret(self, secret: str) -> None:
+        from .crypto import encrypt
+
+        self.client_secret_encrypted = encrypt(secret, purpose=SECRET_PURPOSE)
+
+    def values(self) -> dict:
+        """The per-provider keys of ``OIDC_PROVIDERS``, secret decrypted."""
+        names = [f.name for f in self._meta.fields if f.name not in ("id", "slug")]
+        values = {name: getattr(self, name) for name in names}
+        values.pop("client_secret_encrypted")
+        values["client_secret"] = self.client_secret
+        return values

@@ -32,6 +32,7 @@ from .errors import InvalidGrant, ProviderError, TokenError
 from .http import token_request
 from .locks import LockTimeout, cache_is_shared, cache_lock, file_lock
 from .models import OIDCSession
+from .registry import UnknownProvider, provider_get
 from .tokens import validate_refreshed_id_token
 
 logger = logging.getLogger("accounts.refresh")
@@ -149,6 +150,7 @@ def _audit(request: HttpRequest, row: OIDCSession, reason: str) -> None:
         audit.FAILURE,
         request=request,
         reason=reason,
+        provider=row.provider,
         issuer=row.issuer,
         subject=row.subject,
         user=row.user,
@@ -163,17 +165,25 @@ def _refused(request: HttpRequest, row: OIDCSession, reason: str) -> None:
 
 
 def _refresh_row(request: HttpRequest, row: OIDCSession, refresh_token: str) -> Outcome:
+    """Refresh at the provider the session signed in at (``row.provider``).
+
+    A provider switched off or removed since ends its sessions at their next refresh.
+    """
     try:
+        provider = provider_get(row.provider)
         tokens = token_request(
-            endpoint("token_endpoint"),
+            endpoint("token_endpoint", provider=provider),
             {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            provider=provider,
         )
         claims = (
-            validate_refreshed_id_token(tokens["id_token"], previous={"sub": row.subject})
+            validate_refreshed_id_token(
+                tokens["id_token"], previous={"sub": row.subject}, provider=provider
+            )
             if isinstance(tokens.get("id_token"), str)
             else None
         )
-    except (InvalidGrant, TokenError) as exc:
+    except (InvalidGrant, TokenError, UnknownProvider) as exc:
         _refused(request, row, exc.code)
         return Outcome.ENDED
     except ProviderError as exc:

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from . import audit, token_store
 from .client_info import client_ip, user_agent
 from .models import OIDCSession
+from .providers import DEFAULT_SLUG, Provider
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ SESSION_ACR = "oidc_acr"
 # The session key the OIDCSession row was stored under: Django may cycle the key (it does
 # when SECRET_KEY rotates and the auth hash is re-signed), and the row must follow it.
 SESSION_ROW_KEY = "oidc_session_key"
+SESSION_PROVIDER = "oidc_provider"  # the slug of the provider the session signed in at
 
 
 def _session_store_class() -> Any:
@@ -96,8 +98,15 @@ def remember_expiry(request: HttpRequest, expires_at: float | None, lifetime: fl
     request.session[SESSION_LIFETIME] = lifetime
 
 
-def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tokens: dict) -> None:
-    """Record the tokens of a fresh sign-in against the (already rotated) session key."""
+def store_tokens(
+    request: HttpRequest,
+    *,
+    user: Any,
+    claims: dict[str, Any],
+    tokens: dict,
+    provider: Provider | None = None,
+) -> None:
+    """Record the tokens of a fresh sign-in, and its provider, against the rotated session key."""
     if request.session.session_key is None:
         request.session.save()
     expires_at = expiry_from(tokens, claims)
@@ -105,6 +114,7 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
         session_key=request.session.session_key,
         defaults={
             "user": user,
+            "provider": provider.slug if provider else DEFAULT_SLUG,
             "issuer": claims["iss"],
             "subject": claims["sub"],
             "sid": str(claims.get("sid") or "")[:255],
@@ -122,6 +132,7 @@ def store_tokens(request: HttpRequest, *, user: Any, claims: dict[str, Any], tok
     request.session[SESSION_STARTED_AT] = time.time()
     request.session[SESSION_ISSUER] = claims["iss"]
     request.session[SESSION_SUBJECT] = claims["sub"]
+    request.session[SESSION_PROVIDER] = provider.slug if provider else DEFAULT_SLUG
     remember_authentication(request, claims)
 
 
@@ -266,12 +277,17 @@ def end_by_claims(
     subject: str | None = None,
     reason: str = audit.BACKCHANNEL,
     request: HttpRequest | None = None,
+    provider: Provider | None = None,
 ) -> int:
     """End the sessions a logout names: by ``sid`` when given, else every session of ``sub``.
 
-    Writes one audit row (``sign_out`` with ``reason``) naming whose sessions ended.
+    Only sessions signed in at ``provider`` (when given) and its issuer: a logout from one
+    provider never ends a session of another, whatever ``sid`` and ``sub`` it names. Writes
+    one audit row (``sign_out`` with ``reason``) naming whose sessions ended.
     """
     rows = OIDCSession.objects.filter(issuer=issuer).select_related("user")
+    if provider is not None:
+        rows = rows.filter(provider=provider.slug)
     if sid:
         rows = rows.filter(sid=sid)
         if subject:
@@ -287,6 +303,7 @@ def end_by_claims(
         audit.SUCCESS,
         request=request,
         reason=reason,
+        provider=provider.slug if provider else (rows[0].provider if rows else DEFAULT_SLUG),
         issuer=issuer,
         subject=subject or (rows[0].subject if rows else ""),
         user=rows[0].user if rows else None,

@@ -69,8 +69,11 @@ class Requirement:
         return cls(max_age=None if max_age is None else int(max_age), acr_values=acr_values)
 
 
-def admin_requirement() -> Requirement:
-    return Requirement(max_age=admin_max_auth_age(), acr_values=tuple(admin_acr_values()))
+def admin_requirement(provider: Any = None) -> Requirement:
+    """What the admin wants of an authentication at ``provider`` (default: ``default``)."""
+    return Requirement(
+        max_age=admin_max_auth_age(provider), acr_values=tuple(admin_acr_values(provider))
+    )
 
 
 def is_admin_url(url: str | None) -> bool:
@@ -127,7 +130,13 @@ def admin_gate(request: HttpRequest) -> HttpResponse | None:
     """None when this staff session may see the admin; else the way to the provider."""
     if sessions.SESSION_EXPIRES_AT not in request.session:
         return None  # not a session made through the provider (break-glass password)
-    requirement = admin_requirement()
+    from .registry import provider_get
+
+    try:  # the provider this session signed in at: its requirement, its sign-in again
+        provider = provider_get(request.session.get(sessions.SESSION_PROVIDER, "default"))
+    except OIDCError as exc:
+        return error_response(request, exc, event="admin step-up could not start")
+    requirement = admin_requirement(provider)
     reason = shortfall(session_authentication(request), requirement)
     if reason is None:
         return None
@@ -140,12 +149,18 @@ def admin_gate(request: HttpRequest) -> HttpResponse | None:
                 "message": "The admin needs you to sign in again at your identity provider.",
                 "sign_in_url": reverse("oidc_authentication_init")
                 + "?"
-                + urlencode({"next": next_url}),
+                + urlencode(
+                    {"next": next_url}
+                    if provider.is_default
+                    else {"provider": provider.slug, "next": next_url}
+                ),
             },
             status=401,
         )
     try:
-        url = authorization_url(request, next_url=next_url, requirement=requirement)
+        url = authorization_url(
+            request, next_url=next_url, requirement=requirement, provider=provider
+        )
     except OIDCError as exc:
         return error_response(request, exc, event="admin step-up could not start")
     return HttpResponseRedirect(url)

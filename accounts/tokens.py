@@ -16,6 +16,7 @@ from django.utils.crypto import constant_time_compare
 from . import jwks
 from .conf import oidc_settings
 from .errors import TokenError
+from .providers import Provider
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -57,23 +58,37 @@ def header_of(token: str) -> dict[str, Any]:
     return header
 
 
-def verification_key(header: dict[str, Any], *, from_provider: bool) -> Any:
-    """Pick the key for the token's algorithm, refusing anything not on the allow-list.
+def _provider(provider: Provider | None) -> Provider:
+    from .registry import default_provider
+
+    return provider or default_provider()
+
+
+def verification_key(
+    header: dict[str, Any], *, from_provider: bool, provider: Provider | None = None
+) -> Any:
+    """Pick the provider's key for the token's algorithm, refusing what is not allowed.
 
     ``none`` is never accepted; an HMAC algorithm only when listed and then keyed with the
     client secret (OIDC Core 10.1); everything else comes from the JWKS, whose refetch
     budget depends on where the token came from (see ``jwks.signing_key``).
     """
+    provider = _provider(provider)
     alg = header["alg"]
-    if alg == "none" or alg not in oidc_settings.OIDC_RP_SIGN_ALGO:
+    if alg == "none" or alg not in provider.sign_algo:
         raise _fail("alg_not_allowed")
     if alg.startswith("HS"):
-        secret = oidc_settings.OIDC_RP_CLIENT_SECRET
+        secret = provider.client_secret
         if not secret:
             raise _fail("alg_not_allowed")
         return secret.encode()
     kid = header.get("kid")
-    return jwks.signing_key(alg, kid if isinstance(kid, str) else None, from_provider=from_provider)
+    return jwks.signing_key(
+        alg,
+        kid if isinstance(kid, str) else None,
+        from_provider=from_provider,
+        provider=provider,
+    )
 
 
 _PYJWT_ERRORS: list[tuple[type[Exception], str]] = [
@@ -101,18 +116,21 @@ def decode(
     require: list[str],
     from_provider: bool,
     iss_aud_optional: bool = False,
+    provider: Provider | None = None,
 ) -> dict[str, Any]:
-    """Verify signature, ``iss``, ``aud`` and times of a JWT signed by the provider.
+    """Verify signature, ``iss``, ``aud`` and times of a JWT from one provider.
 
-    ``from_provider``: the site fetched the token from the provider itself (token endpoint,
-    userinfo), as opposed to a token anybody can send (a logout token).
-    ``iss_aud_optional``: check ``iss`` and ``aud`` only when present (signed userinfo,
-    OIDC Core 5.3.2, where they are SHOULD, not MUST).
+    The keys, issuer, client id and algorithms are that provider's only: a token another
+    provider issued or signed fails here. ``from_provider``: the site fetched the token
+    from the provider itself (token endpoint, userinfo), as opposed to a token anybody can
+    send (a logout token). ``iss_aud_optional``: check ``iss`` and ``aud`` only when present
+    (signed userinfo, OIDC Core 5.3.2, where they are SHOULD, not MUST).
     """
+    provider = _provider(provider)
     if not isinstance(token, str) or not token:
         raise _fail("malformed")
     header = header_of(token)
-    key = verification_key(header, from_provider=from_provider)
+    key = verification_key(header, from_provider=from_provider, provider=provider)
     # Which optional claims the token carries (an unreadable one is fully checked, and fails).
     present = unverified_claims(token).keys() if iss_aud_optional else {"aud", "iss"}
     leeway = oidc_settings.OIDC_CLOCK_LEEWAY
@@ -121,8 +139,8 @@ def decode(
             token,
             key,
             algorithms=[header["alg"]],
-            audience=oidc_settings.OIDC_RP_CLIENT_ID,
-            issuer=oidc_settings.OIDC_OP_ISSUER,
+            audience=provider.client_id,
+            issuer=provider.issuer,
             leeway=leeway,
             options={
                 "require": require,
@@ -134,14 +152,14 @@ def decode(
         )
     except jwt.PyJWTError as exc:
         raise _fail(pyjwt_reason(exc)) from exc
-    if "iss" in claims and claims["iss"] != oidc_settings.OIDC_OP_ISSUER:  # exact match
+    if "iss" in claims and claims["iss"] != provider.issuer:  # exact match
         raise _fail("wrong_issuer")
     iat = claims.get("iat")
     if isinstance(iat, (int, float)) and iat > time.time() + leeway:
         raise _fail("issued_in_future")
     if not isinstance(claims.get("sub", ""), str):
         raise _fail("missing_claim")
-    _check_azp(claims)
+    _check_azp(claims, provider)
     return claims
 
 
@@ -154,12 +172,12 @@ def unverified_claims(token: str) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
-def _check_azp(claims: dict[str, Any]) -> None:
+def _check_azp(claims: dict[str, Any], provider: Provider) -> None:
     """``azp`` rules, and no audience beyond the client id unless trusted (3.1.3.7 steps 3-5)."""
-    client_id = oidc_settings.OIDC_RP_CLIENT_ID
+    client_id = provider.client_id
     aud = claims.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
-    trusted = {client_id, None, *oidc_settings.OIDC_TRUSTED_AUDIENCES}
+    trusted = {client_id, None, *provider.trusted_audiences}
     if set(audiences) - trusted:
         raise _fail("untrusted_audience")
     if "azp" in claims:
@@ -169,9 +187,13 @@ def _check_azp(claims: dict[str, Any]) -> None:
         raise _fail("missing_azp")
 
 
-def validate_id_token(token: str, *, nonce: str | None) -> dict[str, Any]:
+def validate_id_token(
+    token: str, *, nonce: str | None, provider: Provider | None = None
+) -> dict[str, Any]:
     """Validate an ID token from the authorization-code exchange (OIDC Core 3.1.3.7)."""
-    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True)
+    claims = decode(
+        token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True, provider=provider
+    )
     if not claims["sub"]:
         raise _fail("missing_claim")
     if nonce is not None:
@@ -181,25 +203,35 @@ def validate_id_token(token: str, *, nonce: str | None) -> dict[str, Any]:
     return claims
 
 
-def validate_refreshed_id_token(token: str, *, previous: dict[str, Any]) -> dict[str, Any]:
+def validate_refreshed_id_token(
+    token: str, *, previous: dict[str, Any], provider: Provider | None = None
+) -> dict[str, Any]:
     """Validate an ID token from a refresh grant (OIDC Core 12.2): same iss, sub and aud."""
-    claims = decode(token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True)
+    claims = decode(
+        token, require=["iss", "aud", "exp", "iat", "sub"], from_provider=True, provider=provider
+    )
     if claims["sub"] != previous.get("sub"):
         raise _fail("sub_mismatch")
     return claims
 
 
-def validate_signed_userinfo(token: str, *, sub: str) -> dict[str, Any]:
+def validate_signed_userinfo(
+    token: str, *, sub: str, provider: Provider | None = None
+) -> dict[str, Any]:
     """Validate a userinfo answer sent as a JWT (OIDC Core 5.3.2)."""
-    claims = decode(token, require=["sub"], from_provider=True, iss_aud_optional=True)
+    claims = decode(
+        token, require=["sub"], from_provider=True, iss_aud_optional=True, provider=provider
+    )
     if claims["sub"] != sub:
         raise _fail("sub_mismatch")
     return claims
 
 
-def validate_logout_token(token: str) -> dict[str, Any]:
+def validate_logout_token(token: str, *, provider: Provider | None = None) -> dict[str, Any]:
     """Validate a back-channel logout token (Back-Channel Logout 1.0, section 2.6)."""
-    claims = decode(token, require=["iss", "aud", "iat", "jti"], from_provider=False)
+    claims = decode(
+        token, require=["iss", "aud", "iat", "jti"], from_provider=False, provider=provider
+    )
     events = claims.get("events")
     if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_EVENT), dict):
         raise _fail("missing_event")

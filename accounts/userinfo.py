@@ -8,16 +8,18 @@ from typing import Any
 from .discovery import endpoint
 from .errors import ProviderError, TokenError
 from .http import provider_request
+from .providers import Provider
 from .tokens import validate_signed_userinfo
 
 logger = logging.getLogger(__name__)
 
 
-def fetch_userinfo(access_token: str) -> tuple[int, dict[str, Any] | str]:
+def fetch_userinfo(
+    access_token: str, *, provider: Provider | None = None
+) -> tuple[int, dict[str, Any] | str]:
     """GET userinfo with the access token; return (status, JSON object or JWT text)."""
-    response = provider_request(
-        "GET", endpoint("userinfo_endpoint"), headers={"Authorization": f"Bearer {access_token}"}
-    )
+    url = endpoint("userinfo_endpoint", provider=provider)
+    response = provider_request("GET", url, headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code != 200:
         return response.status_code, {}
     if response.headers.get("Content-Type", "").lower().startswith("application/jwt"):
@@ -31,16 +33,18 @@ def fetch_userinfo(access_token: str) -> tuple[int, dict[str, Any] | str]:
     return 200, body
 
 
-def userinfo_claims(access_token: str, *, sub: str) -> dict[str, Any]:
+def userinfo_claims(
+    access_token: str, *, sub: str, provider: Provider | None = None
+) -> dict[str, Any]:
     """Userinfo claims for the user of an ID token; their ``sub`` must match (OIDC Core 5.3.4)."""
-    status, body = fetch_userinfo(access_token)
+    status, body = fetch_userinfo(access_token, provider=provider)
     if status != 200:
         logger.warning("userinfo refused the access token: status=%s sub=%s", status, sub)
         raise ProviderError(
             "userinfo_refused", "The identity provider refused to share your details."
         )
     if isinstance(body, str):
-        return validate_signed_userinfo(body, sub=sub)
+        return validate_signed_userinfo(body, sub=sub, provider=provider)
     if body.get("sub") != sub:
         raise TokenError(
             "sub_mismatch", "The identity provider returned details of a different user."

@@ -64,6 +64,14 @@ const CONFIG = {
   // site's /oidc/jwks.json).
   tokenAuthMethod: process.env.DEVIDP_TOKEN_AUTH_METHOD || 'client_secret_basic',
   clientJwksUri: process.env.DEVIDP_CLIENT_JWKS_URI || `${SITE_URL}/oidc/jwks.json`,
+  // The site's redirect URI path for this client: /oidc/callback/ for the site's default
+  // provider, /oidc/callback/<slug>/ for the others.
+  callbackPath: process.env.DEVIDP_CALLBACK_PATH || '/oidc/callback/',
+  // More clients of the same organisation (JSON list of {client_id, client_secret,
+  // callback_path}): the same users signing in to a second provider entry of the site.
+  extraClients: JSON.parse(process.env.DEVIDP_EXTRA_CLIENTS || '[]'),
+  // The organisation's name on the login page, so two dev IdPs can be told apart.
+  orgName: process.env.DEVIDP_ORG_NAME || '',
   accessTokenTtl: envInt('DEVIDP_ACCESS_TOKEN_TTL', 300),
   idTokenTtl: envInt('DEVIDP_ID_TOKEN_TTL', 3600),
   refreshTokenTtl: 24 * 60 * 60,
@@ -331,19 +339,25 @@ function devFetch(url, options) {
   return globalThis.fetch(url, options);
 }
 
-function clientMetadata() {
+function clientMetadata({
+  client_id: clientId = CONFIG.clientId,
+  client_secret: clientSecret = CONFIG.clientSecret,
+  callback_path: callbackPath = CONFIG.callbackPath,
+} = {}) {
   const site = CONFIG.siteUrl;
-  const keyAuth = CONFIG.tokenAuthMethod === 'private_key_jwt';
+  // The main client's method is DEVIDP_TOKEN_AUTH_METHOD; extra clients use a secret.
+  const method = clientId === CONFIG.clientId ? CONFIG.tokenAuthMethod : 'client_secret_basic';
+  const keyAuth = method === 'private_key_jwt';
   return {
-    client_id: CONFIG.clientId,
-    ...(keyAuth ? { jwks_uri: CONFIG.clientJwksUri } : { client_secret: CONFIG.clientSecret }),
+    client_id: clientId,
+    ...(keyAuth ? { jwks_uri: CONFIG.clientJwksUri } : { client_secret: clientSecret }),
     client_name: 'Django site (dev)',
     application_type: 'web',
-    token_endpoint_auth_method: CONFIG.tokenAuthMethod,
+    token_endpoint_auth_method: method,
     // auth_time in every ID token, not only when max_age is asked for: the site shows it
     // and judges admin access by it.
     require_auth_time: true,
-    redirect_uris: [`${site}/oidc/callback/`],
+    redirect_uris: [`${site}${callbackPath}`],
     post_logout_redirect_uris: [`${site}/oidc/logout/complete/`],
     backchannel_logout_uri: `${site}/oidc/backchannel-logout/`,
     backchannel_logout_session_required: true,
@@ -447,7 +461,7 @@ function buildConfiguration(keys) {
   return {
     acrValues: ACR_VALUES,
     adapter: adapterFactory,
-    clients: [clientMetadata(), apiClientMetadata()],
+    clients: [clientMetadata(), apiClientMetadata(), ...CONFIG.extraClients.map(clientMetadata)],
     jwks: keys.jwks,
     cookies: {
       keys: keys.cookieKeys,
@@ -470,8 +484,7 @@ function buildConfiguration(keys) {
     pkce: { required: () => true }, // only S256 exists in oidc-provider 9
     // Always a refresh token for this client's code exchanges (no
     // offline_access + prompt=consent dance) ...
-    issueRefreshToken: async (_ctx, client, source) => client.clientId === CONFIG.clientId
-      && client.grantTypeAllowed('refresh_token')
+    issueRefreshToken: async (_ctx, client, source) => client.grantTypeAllowed('refresh_token')
       && source.kind === 'AuthorizationCode',
     // ... rotated on every use. A consumed token presented again is rejected
     // with invalid_grant and the whole grant is revoked (library behaviour).
@@ -548,6 +561,7 @@ function loginPage(uid, { username = '', error = '', wantsMfa = false } = {}) {
     : '';
   return page('Sign in', `
 <h1>Sign in</h1>
+${CONFIG.orgName ? `<p class="org" id="org-name">${escapeHtml(CONFIG.orgName)}</p>` : ''}
 ${errorHtml}
 ${mfaNote}
 <form method="post" action="/interaction/${escapeHtml(uid)}" autocomplete="off">

@@ -123,6 +123,8 @@ OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
 OIDC_OP_INTROSPECTION_ENDPOINT = env.str("OIDC_OP_INTROSPECTION_ENDPOINT", default="")
 OIDC_OP_DISCOVERY = env.bool("OIDC_OP_DISCOVERY", default=None)  # None: on without endpoints
+OIDC_OP_LABEL = env.str("OIDC_OP_LABEL", default="")  # the default provider's button
+OIDC_OP_EMAIL_DOMAINS = env.list("OIDC_OP_EMAIL_DOMAINS", default=[])
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
 OIDC_RP_SIGN_ALGO = env.list("OIDC_RP_SIGN_ALGO", default=["RS256"])
@@ -162,6 +164,12 @@ OIDC_ACCESS_TOKEN_TYPES = env.list(
     "OIDC_ACCESS_TOKEN_TYPES", default=["at+jwt", "application/at+jwt"]
 )
 OIDC_REFRESH_LOCK_TIMEOUT = env.int("OIDC_REFRESH_LOCK_TIMEOUT", default=15)
+# More providers (JSON: slug -> settings; see the README) besides those added in the admin
+try:
+    OIDC_PROVIDERS = env.json("OIDC_PROVIDERS", default={})
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_PROVIDERS is not valid JSON: {exc}") from exc
+OIDC_PROVIDERS_RELOAD_INTERVAL = env.int("OIDC_PROVIDERS_RELOAD_INTERVAL", default=5)
 
 # Directory sync (sync_users)
 OIDC_SYNC_MAX_DEACTIVATE_RATIO = env.float("OIDC_SYNC_MAX_DEACTIVATE_RATIO", default=0.10)

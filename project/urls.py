@@ -19,6 +19,7 @@ urlpatterns = [
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("oidc/jwks.json", oidc.site_jwks, name="oidc_site_jwks"),
+    path("oidc/callback/<slug:slug>/", oidc.CallbackView.as_view(), name="oidc_provider_callback"),
     path("oidc/logout/", logout.LogoutView.as_view(), name="oidc_logout"),
     path("oidc/logout/complete/", logout.logout_complete, name="oidc_logout_complete"),
     path("oidc/backchannel-logout/", logout.backchannel_logout, name="oidc_backchannel_logout"),

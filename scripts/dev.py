@@ -1,7 +1,9 @@
-"""`make run`: the site on 127.0.0.1:8000 (SQLite) and the dev IdP on localhost:9000.
+"""`make run`: the site on 127.0.0.1:8000 (SQLite) and two dev IdPs, two organisations.
 
-Migrates, starts both, prints the URLs and the demo logins, and stops both on Ctrl-C.
-Every setting can still be overridden from the environment.
+Acme (the provider ``default``, users in devidp/users.json) on localhost:9000 and Globex
+(``OIDC_PROVIDERS``, devidp/users-globex.json) on localhost:9001, each its own issuer,
+client and users. Migrates, starts all three, prints the URLs and the demo logins, and
+stops them on Ctrl-C. Every setting can still be overridden from the environment.
 """
 
 from __future__ import annotations
@@ -19,12 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
 IDP_PORT = os.environ.get("DEVIDP_PORT", "9000")
 ISSUER = f"http://localhost:{IDP_PORT}"
+GLOBEX_PORT = os.environ.get("DEVIDP_GLOBEX_PORT", "9001")
+GLOBEX_ISSUER = f"http://localhost:{GLOBEX_PORT}"
+GROUPS = {
+    "groups_allowlist": "editors,members,sso-staff,sso-superusers",
+    "staff_groups": "sso-staff",
+    "superuser_groups": "sso-superusers",
+}
 
 SITE_ENV = {
     "DJANGO_DEBUG": "1",
     "OIDC_OP_ISSUER": ISSUER,
     "OIDC_RP_CLIENT_ID": "django-site",
     "OIDC_RP_CLIENT_SECRET": "dev-client-secret-change-me",
+    "OIDC_OP_LABEL": "Acme",
+    "OIDC_OP_EMAIL_DOMAINS": "example.com",
+    "OIDC_PROVIDERS": json.dumps(
+        {
+            "globex": {
+                "label": "Globex",
+                "issuer": GLOBEX_ISSUER,
+                "client_id": "globex-site",
+                "client_secret": "globex-secret-change-me",
+                "email_domains": ["globex.example"],
+                **GROUPS,
+            }
+        }
+    ),
     "OIDC_GROUPS_ALLOWLIST": "editors,members,sso-staff,sso-superusers",
     "OIDC_STAFF_GROUPS": "sso-staff",
     "OIDC_SUPERUSER_GROUPS": "sso-superusers",
@@ -42,6 +65,41 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+ACME_ENV = {"DEVIDP_ORG_NAME": "Acme"}
+
+
+def globex_env() -> dict[str, str]:
+    """Globex: its own port, issuer, client, users and keys; a second client "partner-site"
+    (redirect URI /oidc/callback/partner/) for a provider an operator adds in the admin."""
+    extra = [
+        {
+            "client_id": "partner-site",
+            "client_secret": "partner-secret-change-me",
+            "callback_path": "/oidc/callback/partner/",
+        }
+    ]
+    return {
+        **os.environ,
+        "DEVIDP_PORT": GLOBEX_PORT,
+        "DEVIDP_ISSUER": GLOBEX_ISSUER,
+        "DEVIDP_SITE_URL": SITE,
+        "DEVIDP_CLIENT_ID": "globex-site",
+        "DEVIDP_CLIENT_SECRET": "globex-secret-change-me",
+        "DEVIDP_CALLBACK_PATH": "/oidc/callback/globex/",
+        "DEVIDP_EXTRA_CLIENTS": json.dumps(extra),
+        "DEVIDP_USERS_FILE": str(ROOT / "devidp" / "users-globex.json"),
+        "DEVIDP_KEYS_FILE": str(ROOT / "devidp" / ".keys-globex.json"),
+        "DEVIDP_ORG_NAME": "Globex",
+    }
+
+
+def print_logins(title: str, issuer: str, users_file: str) -> None:
+    users = json.loads((ROOT / "devidp" / users_file).read_text())
+    print(f"\n  {title}: dev IdP {issuer}/  (username / password, groups)")
+    for user in users:
+        print(f"    {user['username']:<8} / {user['password']:<8} {', '.join(user['groups'])}")
+
+
 def main() -> None:
     env = {**SITE_ENV, **os.environ}
     python = sys.executable
@@ -50,27 +108,28 @@ def main() -> None:
     idp = subprocess.Popen(
         ["node", "devidp/server.js"],
         cwd=ROOT,
-        env={**os.environ, "DEVIDP_PORT": IDP_PORT, "DEVIDP_SITE_URL": SITE},
+        env={**os.environ, "DEVIDP_PORT": IDP_PORT, "DEVIDP_SITE_URL": SITE, **ACME_ENV},
     )
+    globex = subprocess.Popen(["node", "devidp/server.js"], cwd=ROOT, env=globex_env())
     host_port = SITE.split("://", 1)[1]
     site = subprocess.Popen([python, "manage.py", "runserver", host_port], cwd=ROOT, env=env)
+    processes = (site, idp, globex)
     try:
         wait_for(f"{ISSUER}/.well-known/openid-configuration")
+        wait_for(f"{GLOBEX_ISSUER}/.well-known/openid-configuration")
         wait_for(f"{SITE}/healthz")
-        users = json.loads((ROOT / "devidp" / "users.json").read_text())
-        print(f"\n  Site:    {SITE}/\n  Admin:   {SITE}/admin/\n  Dev IdP: {ISSUER}/\n")
-        print("  Demo logins (username / password, groups):")
-        for user in users:
-            print(f"    {user['username']:<8} / {user['password']:<8} {', '.join(user['groups'])}")
-        print("\n  Ctrl-C stops both.\n", flush=True)
+        print(f"\n  Site:    {SITE}/\n  Admin:   {SITE}/admin/")
+        print_logins("Acme (provider default)", ISSUER, "users.json")
+        print_logins("Globex (provider globex)", GLOBEX_ISSUER, "users-globex.json")
+        print("\n  Ctrl-C stops all three.\n", flush=True)
         site.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        for process in (site, idp):
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (site, idp):
+        for process in processes:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from tests.support.fakeop import CLIENT_ID, CLIENT_SECRET, FakeOP, serve
 from tests.support.postgres import start_postgres
 
-pytest_plugins = ["tests.support.browser"]
+pytest_plugins = ["tests.support.browser", "tests.providers_support"]
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +50,14 @@ def django_db_modify_db_settings(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    """The JWKS, discovery and lock entries live in the cache: no test inherits another's."""
+    """The JWKS, discovery and lock entries live in the cache: no test inherits another's.
+
+    So do the admin's providers that this process remembers (rolled-back rows send no signal).
+    """
+    from accounts.registry import registry_forget
+
     cache.clear()
+    registry_forget()
 
 
 @pytest.fixture(scope="session")

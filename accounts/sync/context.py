@@ -9,16 +9,18 @@ from django.utils import timezone
 
 from ..claims import ClaimPolicy
 from ..conf import oidc_settings
+from ..providers import Provider
 
 
-def directory_policy() -> ClaimPolicy:
+def directory_policy(provider: Provider | None = None) -> ClaimPolicy:
     """The sign-in policy, except that directory records always carry groups in ``groups``.
 
     Sources translate their own group attribute into ``groups`` (the JSON-lines format
     names it so too), so the site's ``OIDC_GROUPS_CLAIM`` does not apply to them; the
     allow-list, prefix, staff and superuser groups do.
     """
-    return replace(ClaimPolicy.from_settings(), groups_claim="groups")
+    policy = provider.policy if provider is not None else ClaimPolicy.from_settings()
+    return replace(policy, groups_claim="groups")
 
 
 @dataclass

@@ -18,7 +18,8 @@ from django.db import DatabaseError
 
 from .. import audit
 from ..conf import oidc_settings
-from .context import SyncContext
+from ..providers import Provider
+from .context import SyncContext, directory_policy
 from .deactivation import deactivation_run
 from .errors import SourceError, SyncError
 from .locking import sync_lock
@@ -110,8 +111,12 @@ def directory_sync(
     force: bool = False,
     batch_size: int | None = None,
     progress: Progress | None = None,
+    provider: Provider | None = None,
 ) -> SyncReport:
     """Bring the local users of ``issuer`` in line with the directory; return the report.
+
+    ``provider`` (``sync_users --provider``) supplies the claim mapping and the email-linking
+    rule of that provider; without it, the default provider's settings apply.
 
     Raises ``SyncError`` (``SyncLocked``, ``SourceError``, ``SyncAborted``) with the report
     of what was done before the failure.
@@ -121,6 +126,8 @@ def directory_sync(
     size = max(1, int(batch_size or oidc_settings.OIDC_SYNC_BATCH_SIZE))
     report = SyncReport(source=source.name, issuer=issuer, dry_run=dry_run)
     ctx = SyncContext(issuer=issuer, manage_activation=deactivate_missing, dry_run=dry_run)
+    if provider is not None:
+        ctx.policy, ctx.link_by_email = directory_policy(provider), provider.link_by_email
     started = time.monotonic()
     try:
         with sync_lock():
@@ -149,11 +156,11 @@ def directory_sync(
             report.error,
         )
         if not dry_run:  # a dry run writes nothing, not even its audit row
-            _audit(report)
+            _audit(report, provider)
     return report
 
 
-def _audit(report: SyncReport) -> None:
+def _audit(report: SyncReport, provider: Provider | None = None) -> None:
     """The run's summary as one audit row: counts and reasons, no user names."""
     summary = report.as_dict()
     detail = {k: v for k, v in summary.items() if k not in ("plan", "skipped_records", "issuer")}
@@ -161,5 +168,6 @@ def _audit(report: SyncReport) -> None:
         audit.SYNC_RUN,
         audit.FAILURE if report.error else audit.SUCCESS,
         issuer=report.issuer,
+        provider=provider.slug if provider else "default",
         detail=detail,
     )

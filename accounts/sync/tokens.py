@@ -13,6 +13,7 @@ from ..conf import oidc_settings
 from ..discovery import endpoint
 from ..errors import OIDCError
 from ..http import token_request
+from ..providers import Provider
 from .errors import SourceError
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,9 @@ class ClientCredentials:
 
     renewable = True
 
-    def __init__(self, *, scope: str | None = None) -> None:
+    def __init__(self, *, scope: str | None = None, provider: Provider | None = None) -> None:
         self._scope = oidc_settings.OIDC_SYNC_SCOPE if scope is None else scope
+        self._provider = provider
         self._token: str | None = None
 
     def token(self) -> str:
@@ -41,7 +43,8 @@ class ClientCredentials:
         if self._scope:
             data["scope"] = self._scope
         try:
-            answer = token_request(endpoint("token_endpoint"), data)
+            url = endpoint("token_endpoint", provider=self._provider)
+            answer = token_request(url, data, provider=self._provider)
         except OIDCError as exc:
             raise SourceError(
                 f"client-credentials grant failed at the provider ({exc.code})"

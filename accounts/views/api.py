@@ -15,15 +15,18 @@ from django.views.decorators.http import require_GET
 from ..api_auth import api_view
 from ..backends import identity_for
 from ..bearer import Caller
+from ..registry import all_providers
 
 
 def me_payload(caller: Caller) -> dict[str, Any]:
-    """The user behind a caller: who they are here and at the provider."""
+    """The user behind a caller: who they are here and at the provider, and which provider."""
     user = caller.user
-    issuer, subject = caller.issuer, caller.subject
+    issuer, subject, provider = caller.issuer, caller.subject, caller.provider
     if not subject:  # a session from before the session kept them: read the identity
         identity = identity_for(user)
         issuer, subject = (identity.issuer, identity.subject) if identity else (None, None)
+    if provider is None and issuer:  # a session from before providers had names
+        provider = next((p.slug for p in all_providers() if p.issuer == issuer), None)
     return {
         "username": user.get_username(),
         "email": user.email,
@@ -31,6 +34,7 @@ def me_payload(caller: Caller) -> dict[str, Any]:
         "last_name": user.last_name,
         "iss": issuer,
         "sub": subject,
+        "provider": provider,
         "groups": sorted(user.groups.values_list("name", flat=True)),
         "is_staff": user.is_staff,
         "is_superuser": user.is_superuser,

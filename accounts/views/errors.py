@@ -20,6 +20,9 @@ TITLES = {
     "account_error": "Your account cannot sign in",
     "access_denied": "Sign-in was cancelled",
     "step_up_refused": "The admin needs a fresh sign-in",
+    "unknown_provider": "No such sign-in option",
+    "no_provider_for_email": "No sign-in option for that email",
+    "wrong_redirect_uri": "This sign-in answer was refused",
 }
 
 

@@ -18,11 +18,12 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import View
 
 from .. import audit, sessions, token_store
-from ..conf import oidc_settings
 from ..discovery import endpoint
 from ..errors import OIDCError, ProviderError
 from ..logout import accept_logout_token
 from ..models import OIDCSession
+from ..providers import Provider
+from ..registry import all_providers, enabled_providers
 from .errors import error_response
 
 logger = logging.getLogger("accounts.logout")
@@ -39,10 +40,16 @@ class LogoutView(View):
         return render(request, "accounts/logout_confirm.html")
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        """Sign out here, then at the provider this session signed in at (its end_session)."""
         row = sessions.current(request) if request.user.is_authenticated else None
         id_token = _id_token_hint(row)
+        provider = _session_provider(row)
         try:
-            end_session = endpoint("end_session_endpoint", required=False)
+            end_session = (
+                endpoint("end_session_endpoint", required=False, provider=provider)
+                if provider
+                else ""
+            )
         except ProviderError:
             end_session = ""
         if request.user.is_authenticated:
@@ -51,6 +58,7 @@ class LogoutView(View):
                 audit.SUCCESS,
                 request=request,
                 reason=audit.RP_INITIATED,
+                provider=row.provider if row else "default",
                 issuer=row.issuer if row else "",
                 subject=row.subject if row else "",
                 user=request.user,
@@ -69,7 +77,7 @@ class LogoutView(View):
             "id_token_hint": id_token,
             "post_logout_redirect_uri": request.build_absolute_uri(reverse("oidc_logout_complete")),
             "state": state,
-            "client_id": oidc_settings.OIDC_RP_CLIENT_ID,
+            "client_id": provider.client_id,
         }
         separator = "&" if "?" in end_session else "?"
         return HttpResponseRedirect(f"{end_session}{separator}{urlencode(params)}")
@@ -84,6 +92,13 @@ def _id_token_hint(row: OIDCSession | None) -> str:
     except token_store.TokensUnreadable:
         logger.warning("logout without id_token_hint: reason=tokens_unreadable sub=%s", row.subject)
         return ""
+
+
+def _session_provider(row: OIDCSession | None) -> Provider | None:
+    """The provider of a signed-in session, even when switched off since (to sign out there)."""
+    if row is None:
+        return None
+    return next((p for p in all_providers() if p.slug == row.provider), None)
 
 
 @require_GET
@@ -132,7 +147,8 @@ def backchannel_logout(request: HttpRequest) -> HttpResponse:
 def frontchannel_logout(request: HttpRequest) -> HttpResponse:
     """OpenID Connect Front-Channel Logout 1.0: the provider loads this in an iframe."""
     iss, sid = request.GET.get("iss", ""), request.GET.get("sid", "")
-    if iss != oidc_settings.OIDC_OP_ISSUER or not sid:
+    providers = [p for p in enabled_providers() if p.issuer == iss]
+    if not providers or not sid:
         audit.record_sampled(
             audit.SIGN_OUT, audit.FAILURE, request=request, reason="frontchannel_mismatch"
         )
@@ -142,7 +158,13 @@ def frontchannel_logout(request: HttpRequest) -> HttpResponse:
             event="front-channel logout rejected",
             iss=iss[:200] or "-",
         )
-    ended = sessions.end_by_claims(issuer=iss, sid=sid, reason=audit.FRONTCHANNEL, request=request)
+    # Only sessions of the providers with this issuer: the same sid elsewhere is untouched.
+    ended = sum(
+        sessions.end_by_claims(
+            issuer=iss, sid=sid, reason=audit.FRONTCHANNEL, request=request, provider=p
+        )
+        for p in providers
+    )
     logger.info("front-channel logout: iss=%s sid-matched sessions=%d", iss, ended)
     response = HttpResponse("Signed out.", content_type="text/plain")
     response["Cache-Control"] = "no-store"

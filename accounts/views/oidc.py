@@ -18,13 +18,16 @@ from mozilla_django_oidc.views import (
 )
 
 from .. import audit, sessions, signing_keys
-from ..conf import oidc_settings, token_auth_method
+from ..conf import token_auth_method
 from ..discovery import get_metadata
 from ..errors import AccountError, OIDCError, StateError, StepUpError, TokenError
 from ..flows import authorization_url, consume_state, safe_next_url
 from ..models import OIDCIdentity
+from ..providers import DEFAULT_SLUG, Provider
+from ..registry import UnknownProvider, all_providers, provider_get
 from ..stepup import Requirement, admin_requirement, is_admin_url
 from ..tokens import unverified_claims
+from .chooser import remember_provider, sign_in_target
 from .errors import error_response
 
 logger = logging.getLogger("accounts.signin")
@@ -39,29 +42,56 @@ PROVIDER_ERRORS = {
 
 
 class AuthenticateView(OIDCAuthenticationRequestView):
-    """``GET /oidc/authenticate/?next=/path``: redirect to the provider."""
+    """``GET /oidc/authenticate/?provider=<slug>&next=/path``: redirect to that provider.
+
+    ``email=`` (the sign-in page's "work email") picks the provider by its email domains
+    and is passed on as ``login_hint``; without either, the provider ``default``, or the
+    sign-in page when there is none. An unknown or disabled provider: a 404 page in words.
+    """
 
     def __init__(self, **kwargs) -> None:
         View.__init__(self, **kwargs)  # the parent reads settings here; conf.py does that
 
     def get(self, request: HttpRequest) -> HttpResponse:
         next_url = safe_next_url(request, request.GET.get("next"))
-        # Headed for the admin: ask for what the admin will want, in this one round trip.
-        requirement = admin_requirement() if is_admin_url(next_url) else None
         try:
-            url = authorization_url(request, next_url=next_url, requirement=requirement)
+            provider, login_hint = sign_in_target(request)
+            if provider is None:
+                return HttpResponseRedirect(_signin_page(next_url))
+            # Headed for the admin: ask for what the admin will want, in this one round trip.
+            requirement = admin_requirement(provider) if is_admin_url(next_url) else None
+            url = authorization_url(
+                request,
+                next_url=next_url,
+                provider=provider,
+                login_hint=login_hint,
+                requirement=requirement,
+            )
         except OIDCError as exc:
             refused(request, exc)
             return error_response(request, exc, event="sign-in could not start")
         return HttpResponseRedirect(url)
 
 
-class CallbackView(OIDCAuthenticationCallbackView):
-    """``GET /oidc/callback/``: check state and ``iss``, then let the backend sign in."""
+def _signin_page(next_url: str | None) -> str:
+    from urllib.parse import urlencode
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    from django.urls import reverse
+
+    query = f"?{urlencode({'next': next_url})}" if next_url else ""
+    return reverse("signin") + query
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """``GET /oidc/callback/[<slug>/]``: state, provider and ``iss`` first, then sign in."""
+
+    def get(self, request: HttpRequest, slug: str | None = None) -> HttpResponse:
         try:
-            return self._callback(request)
+            # The default provider answers at /oidc/callback/ only; an unknown name is a 404.
+            if slug == DEFAULT_SLUG or not (slug is None or _known(slug)):
+                raise UnknownProvider()
+            request.oidc_provider_slug = slug or DEFAULT_SLUG  # for the audit rows
+            return self._callback(request, slug or DEFAULT_SLUG)
         except StepUpError as exc:  # the token's signature and claims were checked first
             identity = _unverified_identity(request)
             stepup_refused(request, exc, **identity)
@@ -74,20 +104,24 @@ class CallbackView(OIDCAuthenticationCallbackView):
             refused(request, exc, **identity)
             return error_response(request, exc, **identity)
 
-    def _callback(self, request: HttpRequest) -> HttpResponse:
+    def _callback(self, request: HttpRequest, slug: str) -> HttpResponse:
         state = request.GET.get("state")
         if request.GET.get("error"):
-            return self._provider_error(request, state)
+            return self._provider_error(request, state, slug)
         try:
-            entry = consume_state(request, state)
-        except StateError:
+            entry = consume_state(request, state, provider_slug=slug)
+        except StateError as exc:
+            if exc.code == "wrong_redirect_uri":
+                request.session.save()  # the state is spent: it cannot be replayed
+                raise
             if request.user.is_authenticated:
                 # A reload or a second tab after a finished sign-in: nothing is wrong.
                 messages.info(request, "You are already signed in.")
                 return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
             raise
         request.session.save()  # the state is spent even if what follows fails
-        _check_response_issuer(request)
+        provider = provider_get(slug)  # switched off since the sign-in started: refused
+        _check_response_issuer(request, provider)
         code = request.GET.get("code")
         if not code:
             raise OIDCError(
@@ -99,6 +133,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             code_verifier=entry["code_verifier"],
             nonce=entry["nonce"],
             requirement=Requirement.from_state(entry),
+            provider=provider,
         )
         if user is None:
             raise AccountError()
@@ -108,16 +143,22 @@ class CallbackView(OIDCAuthenticationCallbackView):
             auth.login(request, user, backend="accounts.backends.OIDCBackend")  # new key
             if previous is not None:
                 previous.delete()  # its session key is gone with the rotation
-            sessions.store_tokens(request, user=user, claims=claims, tokens=tokens)
+            sessions.store_tokens(
+                request, user=user, claims=claims, tokens=tokens, provider=provider
+            )
         _audit_sign_in(request, user, claims, stepped_up=Requirement.from_state(entry) is not None)
         messages.success(request, f"Signed in as {user.get_username()}.")
-        return HttpResponseRedirect(entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
+        response = HttpResponseRedirect(
+            entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL)
+        )
+        remember_provider(request, response, provider)
+        return response
 
-    def _provider_error(self, request: HttpRequest, state: str | None) -> HttpResponse:
+    def _provider_error(self, request: HttpRequest, state: str | None, slug: str) -> HttpResponse:
         error = request.GET.get("error", "")[:64]
         entry = None
         with contextlib.suppress(StateError):
-            entry = consume_state(request, state)
+            entry = consume_state(request, state, provider_slug=slug)
         if entry and entry.get("prompt") == "none":
             # Silent re-authentication failed: the provider session is gone, so is ours.
             audit.record(
@@ -125,6 +166,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
                 audit.SUCCESS,
                 request=request,
                 reason=audit.REAUTH_FAILED,
+                provider=slug,
                 user=request.user,
                 detail={"provider_error": error if error in PROVIDER_ERRORS else "other"},
             )
@@ -140,12 +182,17 @@ class CallbackView(OIDCAuthenticationCallbackView):
         return error_response(request, exc)
 
 
-def _check_response_issuer(request: HttpRequest) -> None:
-    """RFC 9207: the ``iss`` of the authorization response must be our issuer."""
+def _known(slug: str) -> bool:
+    """Whether a provider of this name exists, switched on or off."""
+    return any(provider.slug == slug for provider in all_providers())
+
+
+def _check_response_issuer(request: HttpRequest, provider: Provider) -> None:
+    """RFC 9207: the ``iss`` of the authorization response must be the state's provider's."""
     iss = request.GET.get("iss")
-    expected = oidc_settings.OIDC_OP_ISSUER
+    expected = provider.issuer
     if iss is None:
-        if get_metadata().get("authorization_response_iss_parameter_supported"):
+        if get_metadata(provider).get("authorization_response_iss_parameter_supported"):
             raise OIDCError(
                 "missing_response_iss", "The sign-in response did not name its provider."
             )
@@ -158,21 +205,32 @@ def _check_response_issuer(request: HttpRequest) -> None:
 
 def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool) -> None:
     """The sign-in's row; an admin step-up answered in full gets its own row too."""
-    identity = {"issuer": claims["iss"], "subject": claims["sub"], "user": user}
+    identity = {
+        "issuer": claims["iss"],
+        "subject": claims["sub"],
+        "user": user,
+        "provider": _slug(request),
+    }
     audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, **identity)
     if stepped_up:
         detail = {"acr": str(claims.get("acr") or "")[:64], "auth_time": claims.get("auth_time")}
         audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
 
 
+def _slug(request: HttpRequest) -> str:
+    """The provider whose redirect URI this callback came to (audit rows name it)."""
+    return getattr(request, "oidc_provider_slug", DEFAULT_SLUG)
+
+
 def _record_refusal(event: str, request: HttpRequest, exc: OIDCError, iss: str, sub: str) -> None:
-    """One row naming the vouched-for identity (iss, sub) and its user, if any."""
+    """One row naming the vouched-for identity (iss, sub), its user and its provider."""
     found = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
     audit.record(
         event,
         audit.FAILURE,
         request=request,
         reason=exc.code,
+        provider=_slug(request),
         issuer=iss,
         subject=sub,
         user=found.user if found else None,
@@ -192,7 +250,9 @@ def refused(request: HttpRequest, exc: OIDCError, *, iss: str = "", sub: str = "
     token), so it is counted per reason and minute instead (``audit.record_sampled``).
     """
     if not (iss and sub and iss != "-"):
-        audit.record_sampled(audit.SIGN_IN, audit.FAILURE, request=request, reason=exc.code)
+        audit.record_sampled(
+            audit.SIGN_IN, audit.FAILURE, request=request, reason=exc.code, provider=_slug(request)
+        )
         return
     _record_refusal(audit.SIGN_IN, request, exc, iss, sub)
 
@@ -213,7 +273,7 @@ def site_jwks(request: HttpRequest) -> HttpResponse:
     The signing key, a rotated-in key waiting to sign, and the previous key are all listed.
     Nothing is generated unless the site authenticates with ``private_key_jwt``.
     """
-    in_use = token_auth_method() == "private_key_jwt"
+    in_use = any(token_auth_method(p) == "private_key_jwt" for p in all_providers())
     if not in_use and not signing_keys.key_file().exists():
         return JsonResponse({"keys": []})
     try:

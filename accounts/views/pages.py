@@ -19,7 +19,10 @@ from ..client_info import describe_user_agent
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    from .chooser import chooser_links
+
+    providers = [] if request.user.is_authenticated else chooser_links(request, None)
+    return render(request, "home.html", {"several_providers": len(providers) > 1})
 
 
 @login_required
@@ -42,6 +45,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             "auth_time": datetime.fromtimestamp(auth_time, tz=UTC) if auth_time else None,
             "acr": request.session.get(sessions.SESSION_ACR),
             "signed_in_sessions": _signed_in_sessions(request),
+            "provider_name": _provider_name(row.provider) if row else None,
         },
     )
 
@@ -51,7 +55,7 @@ def _signed_in_sessions(request: HttpRequest) -> list[dict]:
     current = request.session.session_key
     return [
         {
-            "provider": row.issuer,
+            "provider": _provider_name(row.provider),
             "started": row.created_at,
             "refreshed": row.refreshed_at,
             "browser": describe_user_agent(row.user_agent),
@@ -72,6 +76,12 @@ def end_other_sessions(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("profile"))
 
 
+def _provider_name(slug: str) -> str:
+    from ..registry import all_providers
+
+    return next((p.display_name for p in all_providers() if p.slug == slug), slug)
+
+
 @login_required
 def members(request: HttpRequest) -> HttpResponse:
     return render(request, "members.html")
@@ -90,9 +100,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def signin(request: HttpRequest) -> HttpResponse:
-    """A page with the sign-in button, where ended sessions land with their message."""
+    """One button per provider and a "work email" field; ended sessions land here too."""
     from ..flows import safe_next_url
+    from .chooser import chooser_links
 
+    next_url = safe_next_url(request, request.GET.get("next"))
     return render(
-        request, "accounts/signin.html", {"next": safe_next_url(request, request.GET.get("next"))}
+        request,
+        "accounts/signin.html",
+        {"next": next_url, "providers": chooser_links(request, next_url)},
     )

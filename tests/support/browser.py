@@ -45,6 +45,43 @@ def devidp(live_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[De
     idp.stop()
 
 
+@pytest.fixture(scope="session")
+def devidp_globex(live_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevIdP]:
+    """The second organisation's dev IdP (its own issuer, clients and users), as in make run."""
+    from tests.support.devidp import GLOBEX_USERS_FILE, globex_env
+
+    idp = start_devidp(
+        site_url=live_server.url,
+        workdir=tmp_path_factory.mktemp("devidp-globex"),
+        extra_env=globex_env(),
+        users=GLOBEX_USERS_FILE,
+    )
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture
+def two_orgs(idp_site: DevIdP, devidp_globex: DevIdP, settings) -> tuple[DevIdP, DevIdP]:
+    """The site with two providers, as ``make run`` sets it up: Acme (default) and Globex."""
+    from tests.support.devidp import GLOBEX_SLUG, GLOBEX_USERS_FILE, load_demo_users
+
+    devidp_globex.set_users(load_demo_users(GLOBEX_USERS_FILE))
+    settings.OIDC_OP_LABEL = "Acme"
+    settings.OIDC_OP_EMAIL_DOMAINS = ["example.com"]
+    settings.OIDC_PROVIDERS = {
+        GLOBEX_SLUG: {
+            "label": "Globex",
+            "issuer": devidp_globex.issuer,
+            "client_id": devidp_globex.client_id,
+            "client_secret": devidp_globex.client_secret,
+            "email_domains": ["globex.example"],
+            "groups_allowlist": ["editors", "members", "sso-staff"],
+            "staff_groups": ["sso-staff"],
+        }
+    }
+    return idp_site, devidp_globex
+
+
 @pytest.fixture
 def idp_site(devidp: DevIdP, live_server, settings) -> DevIdP:
     """Point the site's settings at the dev IdP (through discovery), with fresh users."""

@@ -33,6 +33,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEVIDP_DIR = REPO_ROOT / "devidp"
 SERVER_JS = DEVIDP_DIR / "server.js"
 DEMO_USERS_FILE = DEVIDP_DIR / "users.json"
+# The second organisation of `make run`: its own issuer (another process), client and users.
+GLOBEX_USERS_FILE = DEVIDP_DIR / "users-globex.json"
+GLOBEX_SLUG = "globex"
+GLOBEX_CLIENT_ID = "globex-site"
+GLOBEX_CLIENT_SECRET = "globex-secret-change-me"
+# A second client at Globex, for the provider an operator adds in the admin.
+PARTNER_SLUG = "partner"
+PARTNER_CLIENT_ID = "partner-site"
+PARTNER_CLIENT_SECRET = "partner-secret-change-me"
 
 DEFAULT_CLIENT_ID = "django-site"
 DEFAULT_CLIENT_SECRET = "dev-client-secret-change-me"
@@ -43,9 +52,27 @@ STOP_TIMEOUT = 5.0
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def load_demo_users() -> list[dict[str, Any]]:
-    """Return a fresh copy of the demo users shipped in ``devidp/users.json``."""
-    return json.loads(DEMO_USERS_FILE.read_text(encoding="utf-8"))
+def load_demo_users(path: Path = DEMO_USERS_FILE) -> list[dict[str, Any]]:
+    """Return a fresh copy of the demo users shipped in ``devidp/users.json`` (or ``path``)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def globex_env() -> dict[str, str]:
+    """The environment of the second organisation's dev IdP (see scripts/dev.py)."""
+    extra = [
+        {
+            "client_id": PARTNER_CLIENT_ID,
+            "client_secret": PARTNER_CLIENT_SECRET,
+            "callback_path": f"/oidc/callback/{PARTNER_SLUG}/",
+        }
+    ]
+    return {
+        "DEVIDP_CLIENT_ID": GLOBEX_CLIENT_ID,
+        "DEVIDP_CLIENT_SECRET": GLOBEX_CLIENT_SECRET,
+        "DEVIDP_CALLBACK_PATH": f"/oidc/callback/{GLOBEX_SLUG}/",
+        "DEVIDP_EXTRA_CLIENTS": json.dumps(extra),
+        "DEVIDP_ORG_NAME": "Globex",
+    }
 
 
 def free_port() -> int:
@@ -159,6 +186,7 @@ def start_devidp(
     port: int | None = None,
     access_token_ttl: int | None = None,
     extra_env: dict[str, str] | None = None,
+    users: Path = DEMO_USERS_FILE,
 ) -> DevIdP:
     """Start ``node devidp/server.js`` for the relying party at ``site_url``.
 
@@ -177,7 +205,7 @@ def start_devidp(
     users_file = workdir / "users.json"
     keys_file = workdir / "keys.json"
     log_file = workdir / "devidp.log"
-    shutil.copyfile(DEMO_USERS_FILE, users_file)
+    shutil.copyfile(users, users_file)
 
     port = port or free_port()
     issuer = f"http://localhost:{port}"

@@ -72,6 +72,9 @@ class FakeOP:
     requests: list[tuple[str, str]] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # The client registered here (introspection authenticates it).
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
 
     @property
     def issuer(self) -> str:
@@ -196,7 +199,10 @@ class FakeOP:
             form["_authorization"] = headers.get("Authorization", "")
             self.forms.append(form)
             # An assertion is checked by the test that reads ``forms``; a secret here.
-            if "client_assertion" not in form and form["_authorization"] != basic_auth_header():
+            secret_ok = form["_authorization"] == basic_auth_header(
+                self.client_id, self.client_secret
+            )
+            if "client_assertion" not in form and not secret_ok:
                 return 401, {"error": "invalid_client"}, "application/json"
             # RFC 7662 2.2: an unknown token is simply inactive.
             return 200, self.introspection_answer or {"active": False}, "application/json"

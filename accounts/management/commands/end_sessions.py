@@ -1,8 +1,9 @@
-"""``manage.py end_sessions``: sign one user out everywhere, now.
+"""``manage.py end_sessions``: sign one user out everywhere, or a provider's users, now.
 
-Thin: finds the user by ``--username``, ``--email`` or ``--issuer``/``--subject`` and calls
-``accounts.sessions.end_user_sessions``. Sessions in signed cookies cannot be ended (see
-the accounts.W002 check).
+Thin: finds the user by ``--username``, ``--email`` or ``--issuer``/``--subject`` (or
+``--provider``/``--subject``) and calls ``accounts.sessions.end_user_sessions``;
+``--provider`` alone ends every session signed in at that provider. Sessions in signed
+cookies cannot be ended (see the accounts.W002 check).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import sessions
 from accounts.conf import oidc_settings
-from accounts.models import OIDCIdentity
+from accounts.models import OIDCIdentity, OIDCSession
+from accounts.registry import all_providers
 
 
 class Command(BaseCommand):
@@ -30,12 +32,36 @@ class Command(BaseCommand):
             "--issuer", help="the provider's issuer (default: OIDC_OP_ISSUER); with --subject"
         )
         parser.add_argument("--subject", help="the user's subject (sub) at the provider")
+        parser.add_argument(
+            "--provider",
+            help="a provider's slug: with --subject, the subject at that provider; alone, end "
+            "every session signed in at that provider",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        slug = options.get("provider")
+        if slug:
+            provider = self.find_provider(slug)
+            if options.get("issuer"):
+                raise CommandError("Give --provider or --issuer, not both.")
+            options["issuer"] = provider.issuer
+            if not any(options.get(n) for n in ("username", "email", "subject")):
+                rows = OIDCSession.objects.filter(provider=provider.slug)
+                ended = sessions.end_sessions(list(rows))
+                noun = "session" if ended == 1 else "sessions"
+                self.stdout.write(f"Ended {ended} {noun} signed in at {provider.slug}.")
+                return
         user = self.find_user(options)
         ended = sessions.end_user_sessions([user.pk], by="end_sessions command")
         noun = "session" if ended == 1 else "sessions"
         self.stdout.write(f"Ended {ended} {noun} of {user.get_username()}.")
+
+    def find_provider(self, slug: str) -> Any:
+        found = [p for p in all_providers() if p.slug == slug]
+        if not found:
+            known = ", ".join(p.slug for p in all_providers()) or "none"
+            raise CommandError(f"No provider {slug!r}; the providers are: {known}.")
+        return found[0]
 
     def find_user(self, options: dict[str, Any]) -> Any:
         username, email = options.get("username"), options.get("email")

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.conf import oidc_settings
 from accounts.errors import OIDCError
+from accounts.registry import provider_get
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SyncError
 from accounts.sync.report import SyncReport
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--file", help="the JSON-lines file, for --source file")
         parser.add_argument("--issuer", help="issuer of the identities (default: OIDC_OP_ISSUER)")
         parser.add_argument(
+            "--provider",
+            help="the provider (slug) whose users these are: its issuer, claim mapping, "
+            "email-linking rule and client (for SCIM/Keycloak tokens); default: default",
+        )
+        parser.add_argument(
             "--deactivate-missing",
             action="store_true",
             help="deactivate users missing or disabled in the directory, and end their sessions",
@@ -48,12 +54,18 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         show_bar = not options["json"] and self.stdout.isatty()
         try:
+            provider = provider_get(options["provider"]) if options["provider"] else None
             source = source_build(
-                kind=options["source"], path=options["file"], page_size=options["batch_size"]
+                kind=options["source"],
+                path=options["file"],
+                page_size=options["batch_size"],
+                provider=provider,
             )
+            issuer = provider.issuer if provider else oidc_settings.OIDC_OP_ISSUER
             report = directory_sync(
                 source=source,
-                issuer=options["issuer"] or oidc_settings.OIDC_OP_ISSUER,
+                provider=provider,
+                issuer=options["issuer"] or issuer,
                 deactivate_missing=options["deactivate_missing"],
                 dry_run=options["dry_run"],
                 force=options["force"],

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...conf import oidc_settings
+from ...providers import Provider
 from ..errors import SyncError
 from ..records import Record
 
@@ -32,9 +33,17 @@ class DirectorySource(Protocol):
 
 
 def source_build(
-    *, kind: str, path: str | Path | None = None, page_size: int | None = None
+    *,
+    kind: str,
+    path: str | Path | None = None,
+    page_size: int | None = None,
+    provider: Provider | None = None,
 ) -> DirectorySource:
-    """Build the source ``kind`` from the settings (and ``path`` for ``file``)."""
+    """Build the source ``kind`` from the settings (and ``path`` for ``file``).
+
+    SCIM and Keycloak fetch their client-credentials token from ``provider`` (default when
+    not given).
+    """
     size = int(page_size or oidc_settings.OIDC_SYNC_BATCH_SIZE)
     if kind == "file":
         from .jsonl import JsonLinesSource
@@ -45,9 +54,9 @@ def source_build(
     if kind == "scim":
         from .scim import scim_source_from_settings
 
-        return scim_source_from_settings(page_size=size)
+        return scim_source_from_settings(page_size=size, provider=provider)
     if kind == "keycloak":
         from .keycloak import keycloak_source_from_settings
 
-        return keycloak_source_from_settings(page_size=size)
+        return keycloak_source_from_settings(page_size=size, provider=provider)
     raise SyncError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")

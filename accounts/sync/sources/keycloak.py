@@ -125,8 +125,10 @@ class KeycloakSource:
             yield self._record(user, groups, index)
 
 
-def keycloak_source_from_settings(*, page_size: int) -> KeycloakSource:
+def keycloak_source_from_settings(*, page_size: int, provider: Any = None) -> KeycloakSource:
     url, realm = oidc_settings.OIDC_KEYCLOAK_URL, oidc_settings.OIDC_KEYCLOAK_REALM
     if not (url and realm):
         raise SyncError("--source keycloak needs OIDC_KEYCLOAK_URL and OIDC_KEYCLOAK_REALM")
-    return KeycloakSource(url=url, realm=realm, tokens=ClientCredentials(), page_size=page_size)
+    return KeycloakSource(
+        url=url, realm=realm, tokens=ClientCredentials(provider=provider), page_size=page_size
+    )

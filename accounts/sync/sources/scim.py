@@ -198,13 +198,13 @@ def _resources(page: Any) -> tuple[list[Any], int]:
     return resources, total
 
 
-def scim_source_from_settings(*, page_size: int) -> ScimSource:
+def scim_source_from_settings(*, page_size: int, provider: Any = None) -> ScimSource:
     """``OIDC_SCIM_URL`` with ``OIDC_SCIM_TOKEN`` when set, else a client-credentials token."""
     url = oidc_settings.OIDC_SCIM_URL
     if not url:
         raise SyncError("--source scim needs OIDC_SCIM_URL")
     static = oidc_settings.OIDC_SCIM_TOKEN
-    tokens = StaticToken(static) if static else ClientCredentials()
+    tokens = StaticToken(static) if static else ClientCredentials(provider=provider)
     return ScimSource(
         url=url,
         tokens=tokens,
