@@ -172,3 +172,36 @@ def test_the_test_action_checks_the_provider_live(operator, admin_b):
         follow=True,
     )
     assert "jwks RS256: no key for RS256 in 0 keys" in response.content.decode()
+
+
+def test_provider_changes_in_the_admin_are_audited_with_names_never_values(operator, admin_b):
+    from accounts.models import AuditEvent
+
+    row = OIDCProvider.objects.get(slug="b")
+    data = form_data(admin_b, client_secret="a-new-secret", label="B2")
+    operator.post(f"/admin/accounts/oidcprovider/{row.pk}/change/", data)
+    operator.post(
+        "/admin/accounts/oidcprovider/",
+        {"action": "disable_providers", "_selected_action": [row.pk]},
+    )
+
+    events = list(
+        AuditEvent.objects.filter(event__startswith="provider_")
+        .order_by("pk")
+        .values("event", "provider", "username", "detail")
+    )
+    assert [(e["event"], e["provider"], e["username"]) for e in events] == [
+        ("provider_added", "b", "root"),
+        ("provider_changed", "b", "root"),
+        ("provider_disabled", "b", "root"),
+    ]
+    assert {"client_secret", "label"} <= set(events[1]["detail"]["fields"])
+    assert "a-new-secret" not in str(events) and SECRET not in str(events)
+
+
+def test_a_sign_in_at_b_is_audited_with_its_provider(admin_b):
+    from accounts.models import AuditEvent
+
+    sign_in_at_b(Client(), admin_b)
+    row = AuditEvent.objects.get(event="sign_in")
+    assert (row.provider, row.issuer, row.outcome) == ("b", admin_b.issuer, "success")
