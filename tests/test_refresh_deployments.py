@@ -21,20 +21,43 @@ pytestmark = pytest.mark.devidp
 
 BURST = 20
 TOKEN_LIFETIME = 2
+# A refreshed 2 s token is due again after 1.5 s (refreshed when a quarter of its life is
+# left). A burst that the machine took longer than that to serve may rightly refresh again,
+# so it proves nothing either way: it is tried again, at most ATTEMPTS times. Only bursts
+# served within FRESH_FOR are judged, and then they must make exactly one refresh grant.
+FRESH_FOR = TOKEN_LIFETIME * 0.75
+ATTEMPTS = 3
 
 
-def wait_for_expiry() -> None:
+def refresh_grants(site) -> int:
+    stats = site.idp.stats()
+    assert not any(stats["token_errors"].values()), stats  # no reuse, no revoked grant
+    return stats["token"].get("refresh_token", 0)
+
+
+def burst_after_expiry(site, http) -> tuple[int, float]:
+    """Wait for the access token to expire, then the burst: (grants it made, seconds)."""
     time.sleep(TOKEN_LIFETIME + 0.3)
-
-
-def assert_burst_refreshes_once(site, http, *, refreshes_so_far: int) -> None:
-    wait_for_expiry()
+    before = refresh_grants(site)
+    began = time.monotonic()
     answers = site.burst(http, "/api/me/", BURST)
+    took = time.monotonic() - began
     assert [a.status_code for a in answers] == [200] * BURST, [a.text[:200] for a in answers]
     assert {a.json()["username"] for a in answers} == {"alice"}
-    stats = site.idp.stats()
-    assert stats["token"].get("refresh_token", 0) == refreshes_so_far + 1, stats
-    assert not any(stats["token_errors"].values()), stats
+    return refresh_grants(site) - before, took
+
+
+def assert_a_burst_refreshes_once(site, http) -> int:
+    """Judge one burst served in time; return the grants of every burst fired."""
+    fired = 0
+    for _ in range(ATTEMPTS):
+        made, took = burst_after_expiry(site, http)
+        fired += made
+        assert made >= 1  # the token had expired: it was refreshed
+        if took < FRESH_FOR:
+            assert made == 1, f"{made} refresh grants for one burst served in {took:.2f} s"
+            return fired
+    pytest.fail(f"no burst of {BURST} requests was served within {FRESH_FOR} s")
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -45,11 +68,11 @@ def test_twenty_concurrent_requests_after_expiry_refresh_once_and_the_session_su
         http = site.sign_in("alice")
         site.idp.reset_stats()
 
-        assert_burst_refreshes_once(site, http, refreshes_so_far=0)
-        assert_burst_refreshes_once(site, http, refreshes_so_far=1)
+        grants = assert_a_burst_refreshes_once(site, http)
+        grants += assert_a_burst_refreshes_once(site, http)  # the next expiry: again
 
         log = site.log_text()
-        assert len(re.findall(r"refreshed tokens: iss=\S+ sub=\S+", log)) == 2, log[-3000:]
+        assert len(re.findall(r"refreshed tokens: iss=\S+ sub=\S+", log)) == grants, log[-3000:]
         assert "Traceback" not in log, log[-3000:]
         assert "database is locked" not in log
         assert not re.search(r'" 500 |\[ERROR\]| ERROR ', log), log[-3000:]
