@@ -138,7 +138,9 @@ def challenge(refusal: ApiRefusal) -> tuple[dict[str, Any], str]:
     }
     header = f'Bearer realm="{REALM}"'
     if refusal.error:
-        header += f', error="{refusal.error}", error_description="{refusal.message}"'
+        # RFC 6750 3: error_description is printable ASCII without '"' or '\\'.
+        description = "".join(c for c in refusal.message if " " <= c <= "~" and c not in '"\\')
+        header += f', error="{refusal.error}", error_description="{description}"'
     if refusal.scope:
         header += f', scope="{refusal.scope}"'
         body["scope"] = refusal.scope
