@@ -18,7 +18,7 @@ from .checks import SUPPORTED_ALGORITHMS
 from .conf import as_list
 from .diagnostics import provider_check
 from .models import OIDCProvider
-from .providers import DEFAULT_SLUG, SOURCE_DATABASE, provider_build
+from .providers import DEFAULT_SLUG, ENDPOINT_NAMES, SOURCE_DATABASE, provider_build
 from .registry import declared_providers
 
 
@@ -125,14 +125,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
             "Endpoints (only without discovery, or to override it)",
             {
                 "classes": ("collapse",),
-                "fields": (
-                    "authorization_endpoint",
-                    "token_endpoint",
-                    "userinfo_endpoint",
-                    "jwks_uri",
-                    "end_session_endpoint",
-                    "introspection_endpoint",
-                ),
+                "fields": ENDPOINT_NAMES,
             },
         ),
         (

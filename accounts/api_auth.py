@@ -109,12 +109,17 @@ def authenticate_request(
             raise ApiRefusal(401, "", "not_authenticated", "Sign in or send an access token.")
         check_access(caller, scopes=scopes, machines=machines, by_token=False)
         return caller
-    try:
-        caller = authenticate_bearer(token)
-    except BearerError as exc:
-        raise ApiRefusal(401, "invalid_token", exc.code, exc.message) from exc
+    caller = token_caller(token)
     check_access(caller, scopes=scopes, machines=machines, by_token=True)
     return caller
+
+
+def token_caller(token: str) -> Caller:
+    """The caller of a bearer token; a refused token is a 401 ``invalid_token`` refusal."""
+    try:
+        return authenticate_bearer(token)
+    except BearerError as exc:
+        raise ApiRefusal(401, "invalid_token", exc.code, exc.message) from exc
 
 
 def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:

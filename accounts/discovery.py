@@ -15,16 +15,6 @@ from .providers import Provider
 
 logger = logging.getLogger(__name__)
 
-# metadata name -> the setting that overrides it for the provider "default"
-ENDPOINT_SETTINGS = {
-    "authorization_endpoint": "OIDC_OP_AUTHORIZATION_ENDPOINT",
-    "token_endpoint": "OIDC_OP_TOKEN_ENDPOINT",
-    "userinfo_endpoint": "OIDC_OP_USER_ENDPOINT",
-    "jwks_uri": "OIDC_OP_JWKS_ENDPOINT",
-    "end_session_endpoint": "OIDC_OP_LOGOUT_ENDPOINT",
-    "introspection_endpoint": "OIDC_OP_INTROSPECTION_ENDPOINT",
-}
-
 
 def _provider(provider: Provider | None) -> Provider:
     from .registry import default_provider

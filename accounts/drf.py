@@ -27,8 +27,9 @@ from .api_auth import (
     check_access,
     log_refusal,
     session_caller,
+    token_caller,
 )
-from .bearer import BearerError, Caller, authenticate_bearer
+from .bearer import Caller
 from .errors import OIDCError
 
 
@@ -77,11 +78,10 @@ class BearerAuthentication(authentication.BaseAuthentication):
         if token is None:
             return None  # let the next class (the session) try
         try:
-            caller = authenticate_bearer(token)
-        except BearerError as exc:
-            refusal = ApiRefusal(401, "invalid_token", exc.code, exc.message)
+            caller = token_caller(token)
+        except ApiRefusal as refusal:
             log_refusal(request._request, refusal)
-            raise ApiRefused(refusal) from exc
+            raise ApiRefused(refusal) from refusal
         except OIDCError as exc:  # the provider is down: 502 in words
             raise ProviderUnavailable(detail={"error": exc.code, "message": exc.message}) from exc
         return (caller.user or MachineUser(caller), caller)
@@ -90,12 +90,17 @@ class BearerAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="api"'
 
 
+def caller_of(request: Any) -> Caller | None:
+    """The caller of a DRF request: its bearer token's, else its session's user."""
+    return request.auth if isinstance(request.auth, Caller) else session_caller(request)
+
+
 class ApiAccess(permissions.BasePermission):
     """A caller is needed; bearer callers need the view's ``required_scopes``; machines only
     where ``allow_machines`` is set."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        caller = request.auth if isinstance(request.auth, Caller) else session_caller(request)
+        caller = caller_of(request)
         try:
             if caller is None:
                 raise ApiRefusal(401, "", "not_authenticated", "Sign in or send an access token.")

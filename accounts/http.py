@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -12,8 +11,6 @@ from .client_auth import client_authentication
 from .conf import oidc_settings
 from .errors import ConfigurationError, InvalidGrant, ProviderError
 from .providers import Provider
-
-logger = logging.getLogger(__name__)
 
 _session = requests.Session()
 # One session serves every user and thread: never let a provider's cookie travel from one

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.deployments import wait_ready  # noqa: E402
 from tests.support.devidp import free_port, start_devidp  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 
@@ -71,15 +72,8 @@ def start_gunicorn(port: int, env: dict[str, str], log: Path) -> subprocess.Pope
     ]
     with log.open("ab") as handle:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=handle)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            status, _ = get(port, "/healthz", {})
-            if status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn on {port} did not start:\n{log.read_text()}")
+    wait_ready(f"http://127.0.0.1:{port}", process, log)
+    return process
 
 
 def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:

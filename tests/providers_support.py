@@ -30,19 +30,13 @@ def _op_b_server() -> Iterator[FakeOP]:
 
 
 def provider_b_settings(op_b: FakeOP, **extra: Any) -> dict[str, Any]:
-    base = op_b.base_url
     return {
         "label": "Provider B",
-        "issuer": base,
+        "issuer": op_b.base_url,
         "client_id": B_CLIENT_ID,
         "client_secret": B_CLIENT_SECRET,
         "discovery": False,
-        "authorization_endpoint": f"{base}/auth",
-        "token_endpoint": f"{base}/token",
-        "userinfo_endpoint": f"{base}/me",
-        "jwks_uri": f"{base}/jwks",
-        "end_session_endpoint": f"{base}/session/end",
-        "introspection_endpoint": f"{base}/introspect",
+        **op_b.endpoints(),
         "email_domains": ["b.example"],
         **extra,
     }

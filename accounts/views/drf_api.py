@@ -11,9 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..api_auth import session_caller
 from ..bearer import Caller
-from ..drf import ApiAccess, BearerAuthentication
+from ..drf import ApiAccess, BearerAuthentication, caller_of
 from .api import me_payload, whoami_payload
 
 
@@ -22,7 +21,7 @@ class ApiView(APIView):
     permission_classes = [ApiAccess]
 
     def caller(self, request: Request) -> Caller:
-        return request.auth if isinstance(request.auth, Caller) else session_caller(request)
+        return caller_of(request)  # ApiAccess let only a caller through
 
 
 class Me(ApiView):

@@ -134,7 +134,7 @@ def start_deployment(
                     )
                 )
         for url, process, log in zip(urls, deployment.processes, deployment.logs, strict=True):
-            _wait_ready(url, process, log)
+            wait_ready(url, process, log)
     except BaseException:
         deployment.stop()
         raise
@@ -174,9 +174,9 @@ def _site_env(
     return env
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    http = requests.Session()
-    http.trust_env = False
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once ``url``/healthz answers 200; raise with the log if the server died."""
+    http = new_session()
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -160,16 +160,22 @@ class FakeOP:
         self.userinfo_answer = lambda headers: (200, body, content_type)
 
     # --- HTTP ---------------------------------------------------------------------------
-    def metadata(self) -> dict[str, Any]:
+    def endpoints(self) -> dict[str, str]:
+        """The provider's endpoints under their OpenID Connect Discovery names."""
         base = self.base_url
         return {
-            "issuer": base,
             "authorization_endpoint": f"{base}/auth",
             "token_endpoint": f"{base}/token",
             "userinfo_endpoint": f"{base}/me",
             "jwks_uri": f"{base}/jwks",
             "end_session_endpoint": f"{base}/session/end",
             "introspection_endpoint": f"{base}/introspect",
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "issuer": self.base_url,
+            **self.endpoints(),
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
