@@ -7,9 +7,6 @@ keys, issuer and client.
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -26,10 +23,10 @@ from tests.providers_support import (
 from tests.session_support import expire_access_token, is_signed_in
 from tests.signin_support import sign_in, signed_in, start
 from tests.support.fakeop import CLIENT_ID, basic_auth_header
+from tests.test_access_tokens import access_token as api_access_token
+from tests.test_backchannel import LOGOUT_TYP, logout_claims
 
 pytestmark = pytest.mark.django_db
-
-EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
 def token_requests(*ops) -> int:
@@ -154,19 +151,8 @@ def test_refresh_and_logout_of_a_b_session_go_to_b(client, op, op_b):
 
 
 def logout_token(signer, *, iss: str, aud: str, **claims) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": iss,
-        "aud": aud,
-        "iat": now,
-        "exp": now + 120,
-        "jti": uuid.uuid4().hex,
-        "events": {EVENT: {}},
-        "sid": "sid-1",
-        "sub": "sub-alice",
-        **claims,
-    }
-    return signer.sign(payload, headers={"typ": "logout+jwt"})
+    payload = logout_claims(signer, iss=iss, aud=aud, **claims)
+    return signer.sign(payload, headers=LOGOUT_TYP)
 
 
 def test_a_logout_token_signed_by_b_naming_a_session_of_a_ends_nothing(client, op, op_b):
@@ -211,9 +197,7 @@ def test_a_logout_token_from_an_unconfigured_issuer_is_refused_in_words(op, op_b
 
 def access_token(signer, *, iss: str, aud: str, sub: str = "sub-bea") -> str:
     """An RFC 9068 JWT access token for this site's API."""
-    now = int(time.time())
-    claims = {"iss": iss, "sub": sub, "aud": aud, "client_id": "api-client", "iat": now}
-    return signer.sign({**claims, "exp": now + 300}, headers={"typ": "at+jwt"})
+    return api_access_token(signer, iss=iss, aud=aud, sub=sub)
 
 
 def test_a_bearer_token_from_an_unconfigured_issuer_is_refused_in_words(op, op_b):

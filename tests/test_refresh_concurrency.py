@@ -7,7 +7,6 @@ threaded WSGI server in this process; the row lock on PostgreSQL serialises the 
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -19,30 +18,11 @@ from django.contrib.sessions.backends.db import SessionStore
 
 from accounts import sessions, token_store
 from accounts.models import OIDCSession
+from tests.support.signin import sign_in_with_requests
 
 pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]
 
 PARALLEL = 20
-
-
-def sign_in_without_browser(site_url: str, issuer: str, username: str) -> requests.Session:
-    """The authorization-code flow with plain HTTP: site -> IdP login form -> site."""
-    http = requests.Session()
-    http.trust_env = False  # loopback only, whatever the proxy settings say
-    form = http.get(f"{site_url}/oidc/authenticate/?next=/api/me/", timeout=10)
-    assert form.status_code == 200, form.text[:500]
-    assert form.url.startswith(f"{issuer}/interaction/"), form.url
-    action = re.search(r'<form method="post" action="([^"]+)"', form.text)
-    assert action, form.text[:1000]
-    me = http.post(
-        issuer + action.group(1),
-        data={"username": username, "password": username},
-        timeout=10,
-    )
-    assert me.status_code == 200, me.text[:1000]
-    assert urlsplit(me.url).path == "/api/me/"
-    assert me.json()["username"] == username
-    return http
 
 
 def session_key(http: requests.Session, site_url: str) -> str:
@@ -65,7 +45,9 @@ def expire_access_token(key: str) -> None:
 
 
 def test_parallel_requests_of_an_expired_session_refresh_exactly_once(idp_site, live_server):
-    http = sign_in_without_browser(live_server.url, idp_site.issuer, "alice")
+    http = sign_in_with_requests(live_server.url, "alice", next_url="/api/me/")
+    assert http.get(f"{live_server.url}/api/me/", timeout=10).json()["username"] == "alice"
+    assert idp_site.stats()["token"]["authorization_code"] == 1  # through the provider
     key = session_key(http, live_server.url)
     before = OIDCSession.objects.get(session_key=key)
     assert before.refresh_token
