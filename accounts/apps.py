@@ -9,14 +9,14 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .registry import connect_signals
+        from accounts import checks  # noqa: F401  (registers the system checks)
+        from accounts.providers.registry import connect_signals
 
         connect_signals()
 
 
 class SSOAdminConfig(admin_apps.AdminConfig):
-    """The admin, with sign-in through the provider (``accounts.admin_site``)."""
+    """The admin, with sign-in through the provider (``accounts.views.admin_site``)."""
 
     default = False  # "accounts" alone still means AccountsConfig
-    default_site = "accounts.admin_site.SSOAdminSite"
+    default_site = "accounts.views.admin_site.SSOAdminSite"

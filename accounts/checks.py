@@ -10,18 +10,16 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from . import signing_keys
-from .conf import TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
-from .providers import declaration_problems, provider_build
+from accounts.conf import SUPPORTED_ALGORITHMS, TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
+from accounts.oidc import signing_keys
+from accounts.providers.provider import declaration_problems, provider_build
 
-SUPPORTED_ALGORITHMS = {
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-    "HS256", "HS384", "HS512",
-}  # fmt: skip
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 MESSAGE_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
-OIDC_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
+OIDC_MIDDLEWARE = "accounts.sessions.middleware.OIDCSessionMiddleware"
+# The path settings files written before the packages name; it still imports the same class.
+OIDC_MIDDLEWARE_COMPAT = "accounts.middleware.OIDCSessionMiddleware"
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -132,7 +130,10 @@ def check_algorithms(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The refresh middleware needs the session, the user and messages before it."""
     middleware = list(settings.MIDDLEWARE)
-    if OIDC_MIDDLEWARE not in middleware:
+    configured = next(
+        (m for m in (OIDC_MIDDLEWARE, OIDC_MIDDLEWARE_COMPAT) if m in middleware), None
+    )
+    if configured is None:
         return [
             checks.Warning(
                 f"{OIDC_MIDDLEWARE} is not in MIDDLEWARE: tokens are never refreshed and "
@@ -141,13 +142,13 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.Chec
                 id="accounts.W003",
             )
         ]
-    position = middleware.index(OIDC_MIDDLEWARE)
+    position = middleware.index(configured)
     needed = (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE)
     before = [m for m in needed if m not in middleware[:position]]
     if before:
         return [
             checks.Error(
-                f"{OIDC_MIDDLEWARE} must come after {' and '.join(before)}.",
+                f"{configured} must come after {' and '.join(before)}.",
                 hint=f"Move it right after {MESSAGE_MIDDLEWARE} in MIDDLEWARE.",
                 id="accounts.E007",
             )

@@ -10,7 +10,7 @@ Two kinds of settings, so that a newcomer sees at once whose a setting is:
 - ``PROVIDER_SETTINGS``: what one identity provider is and how its tokens map onto users.
   The ``OIDC_OP_*``/``OIDC_RP_*``/claim settings configure the provider ``default``; every
   other provider sets the same things under the lower-case key on the right, in
-  ``OIDC_PROVIDERS`` or in the admin (``accounts.providers`` builds them all alike).
+  ``OIDC_PROVIDERS`` or in the admin (``accounts.providers.provider`` builds them all alike).
 - ``GLOBAL_DEFAULTS``: the site's own behaviour, shared by every provider: timeouts,
   leeways, cache times, session lifetimes, directory sync.
 """
@@ -38,7 +38,7 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     "OIDC_RP_CLIENT_SECRET": ("client_secret", ""),
     "OIDC_RP_SIGN_ALGO": ("sign_algo", ["RS256"]),
     "OIDC_RP_SCOPES": ("scopes", "openid email profile"),
-    # client_secret_basic, client_secret_post or private_key_jwt (accounts/client_auth.py);
+    # client_secret_basic, client_secret_post or private_key_jwt (accounts/oidc/client_auth.py);
     # "": OIDC_TOKEN_USE_BASIC_AUTH decides between the first two, as before the setting
     "OIDC_TOKEN_AUTH_METHOD": ("token_auth_method", ""),
     "OIDC_TOKEN_USE_BASIC_AUTH": ("token_use_basic_auth", True),  # the default's only
@@ -53,7 +53,7 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     "OIDC_GROUPS_PREFIX": ("groups_prefix", ""),
     "OIDC_STAFF_GROUPS": ("staff_groups", []),
     "OIDC_SUPERUSER_GROUPS": ("superuser_groups", []),
-    # Admin step-up (accounts/stepup.py)
+    # Admin step-up (accounts/sessions/stepup.py)
     "OIDC_ADMIN_MAX_AUTH_AGE": ("admin_max_auth_age", 3600),
     "OIDC_ADMIN_ACR_VALUES": ("admin_acr_values", []),
 }
@@ -121,6 +121,11 @@ LIST_SETTINGS = {
 }
 
 TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+# The JWS algorithms a provider may be configured to sign with (OIDC_RP_SIGN_ALGO).
+SUPPORTED_ALGORITHMS = {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+    "HS256", "HS384", "HS512",
+}  # fmt: skip
 
 
 def as_list(value: Any) -> list[str]:

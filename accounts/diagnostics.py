@@ -17,16 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import signing_keys
-from .checks import SUPPORTED_ALGORITHMS
-from .conf import DEFAULTS, PROVIDER_SETTINGS, oidc_settings, token_auth_method
-from .discovery import discovery_url, fetch_metadata
-from .errors import OIDCError
-from .http import get_json, provider_request
-from .jwks import _fits, public_key
-from .providers import Provider
-from .sync.errors import SourceError
-from .sync.tokens import ClientCredentials
+from accounts.conf import (
+    DEFAULTS,
+    PROVIDER_SETTINGS,
+    SUPPORTED_ALGORITHMS,
+    oidc_settings,
+    token_auth_method,
+)
+from accounts.errors import OIDCError
+from accounts.oidc import signing_keys
+from accounts.oidc.discovery import discovery_url, fetch_metadata
+from accounts.oidc.http import get_json, provider_request
+from accounts.oidc.jwks import _fits, public_key
+from accounts.providers.provider import Provider
+from accounts.sync.errors import SourceError
+from accounts.sync.tokens import ClientCredentials
 
 # The default provider's checks name its OIDC_* settings; the others' name their keys.
 _DEFAULT_NAMES = {key: name for name, (key, _default) in PROVIDER_SETTINGS.items()}
@@ -279,7 +284,7 @@ def provider_check(
     provider: Provider | None = None, *, client_credentials: bool = False
 ) -> list[CheckResult]:
     """Run every check against one live provider (``default`` unless given); in order."""
-    from .registry import default_provider
+    from accounts.providers.registry import default_provider
 
     provider = provider or default_provider()
     checks = _Checks()

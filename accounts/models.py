@@ -92,7 +92,7 @@ class UsedTokenId(models.Model):
 class AuditEvent(models.Model):
     """One security event: a sign-in, a sign-out, a refused refresh, a sync run, ...
 
-    Written by the flows through ``accounts.audit.record`` only, never edited. ``event``,
+    Written by the flows through ``accounts.audit.log.record`` only, never edited. ``event``,
     ``outcome`` and ``reason`` are short machine codes (see ``accounts/audit.py``);
     ``provider`` is a plain provider slug (``default`` for the configured provider). No row
     ever holds a token, a code or a secret. ``count`` is above 1 for aggregated rows
@@ -132,10 +132,10 @@ SECRET_PURPOSE = "oidc-provider-client-secret"
 
 
 class OIDCProvider(models.Model):
-    """An identity provider added by an operator in the admin (``accounts.registry`` reads it).
+    """An identity provider added by an operator in the admin (``providers.registry`` reads it).
 
     The same keys as an entry of ``OIDC_PROVIDERS``. The client secret is stored encrypted
-    (``accounts.crypto``, a key derived from ``SECRET_KEY``) and written again under the
+    (``accounts.security.crypto``, a key derived from ``SECRET_KEY``) and written again under the
     current key whenever the row is saved.
     """
 
@@ -204,7 +204,7 @@ class OIDCProvider(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         """Write the secret again under the current key when it was read with a fallback."""
-        from .crypto import needs_rotation
+        from accounts.security.crypto import needs_rotation
 
         if needs_rotation(self.client_secret_encrypted, purpose=SECRET_PURPOSE):
             self.set_client_secret(self.client_secret)
@@ -215,12 +215,12 @@ class OIDCProvider(models.Model):
     @property
     def client_secret(self) -> str:
         """The secret in clear; raises ``crypto.DecryptionError`` after a key loss."""
-        from .crypto import decrypt
+        from accounts.security.crypto import decrypt
 
         return decrypt(self.client_secret_encrypted, purpose=SECRET_PURPOSE)
 
     def set_client_secret(self, secret: str) -> None:
-        from .crypto import encrypt
+        from accounts.security.crypto import encrypt
 
         self.client_secret_encrypted = encrypt(secret, purpose=SECRET_PURPOSE)
 

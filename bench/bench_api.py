@@ -115,8 +115,8 @@ def make_sessions(database_url: str, issuer: str, subject: str) -> tuple[str, st
     from django.core.management import call_command
     from django.utils import timezone
 
-    from accounts import sessions
     from accounts.models import OIDCIdentity, OIDCSession
+    from accounts.sessions import lifecycle as sessions
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("alice", email="alice@example.com", first_name="Alice")

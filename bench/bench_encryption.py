@@ -5,7 +5,7 @@ stack on one PostgreSQL database, interleaved batch by batch in one run:
 
 - clear: the tokens stored in clear and the session dict as before encryption (no key id,
   no row key), so the middleware skips the key check and the row-key follow-up;
-- sealed: the tokens sealed by ``accounts.token_store`` and the session dict as sign-in
+- sealed: the tokens sealed by ``accounts.sessions.token_store`` and the session dict as sign-in
   now writes it: the middleware compares the key id with the readable ones and checks the
   row key after the view. Nothing is decrypted on this path.
 
@@ -40,8 +40,9 @@ def make_clients():
     from django.test import Client
     from django.utils import timezone
 
-    from accounts import sessions, token_store
     from accounts.models import OIDCIdentity, OIDCSession
+    from accounts.sessions import lifecycle as sessions
+    from accounts.sessions import token_store
 
     user = get_user_model().objects.create_user("bench", email="bench@example.com")
     OIDCIdentity.objects.create(user=user, issuer="http://op.test", subject="bench")
@@ -70,8 +71,8 @@ def make_clients():
 
 def crypto_costs(n: int = 2000) -> tuple[float, float]:
     """Microseconds per seal and per read of an 800-character token."""
-    from accounts import token_store
     from accounts.models import OIDCSession
+    from accounts.sessions import token_store
 
     token = "at-" + "a" * 800
     start = time.perf_counter()

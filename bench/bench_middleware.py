@@ -51,8 +51,9 @@ def make_clients():
     from django.test import Client
     from django.utils import timezone
 
-    from accounts import sessions, token_store
     from accounts.models import OIDCIdentity, OIDCSession
+    from accounts.sessions import lifecycle as sessions
+    from accounts.sessions import token_store
 
     user = get_user_model().objects.create_user("bench", email="bench@example.com")
     OIDCIdentity.objects.create(user=user, issuer="http://op.test", subject="bench")
@@ -113,7 +114,7 @@ def main() -> None:
         # settings wrapper would slow every settings lookup of the baseline only.
         full_stack = settings.MIDDLEWARE
         settings.MIDDLEWARE = [
-            m for m in full_stack if m != "accounts.middleware.OIDCSessionMiddleware"
+            m for m in full_stack if m != "accounts.sessions.middleware.OIDCSessionMiddleware"
         ]
         plain.handler.load_middleware()
         settings.MIDDLEWARE = full_stack

@@ -10,7 +10,7 @@ from project.settings import *  # noqa: F403
 AUTHENTICATION_BACKENDS = ["mozilla_django_oidc.auth.OIDCAuthenticationBackend"]
 MIDDLEWARE = [
     "mozilla_django_oidc.middleware.SessionRefresh"
-    if name == "accounts.middleware.OIDCSessionMiddleware"
+    if name == "accounts.sessions.middleware.OIDCSessionMiddleware"
     else name
     for name in MIDDLEWARE  # noqa: F405
 ]

@@ -49,7 +49,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.middleware.OIDCSessionMiddleware",
+    "accounts.sessions.middleware.OIDCSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -106,6 +106,8 @@ SESSION_ENGINE = env.str("DJANGO_SESSION_ENGINE", default="django.contrib.sessio
 SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_COOKIE_AGE", default=60 * 60 * 12)
 
 # --- Authentication ------------------------------------------------------------------
+# The class lives in accounts.users.backend; this path is what every signed-in session stores
+# (_auth_user_backend), so it stays: renaming it would sign everybody out.
 AUTHENTICATION_BACKENDS = ["accounts.backends.OIDCBackend"]
 if env.bool("OIDC_ADMIN_PASSWORD_LOGIN", default=False):
     # Break-glass access: local passwords work only when this is switched on.
@@ -185,10 +187,10 @@ OIDC_KEYCLOAK_REALM = env.str("OIDC_KEYCLOAK_REALM", default="")
 # lets a DRF view through by default.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.drf.BearerAuthentication",
+        "accounts.api.drf.BearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.drf.ApiAccess"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api.drf.ApiAccess"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 

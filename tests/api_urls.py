@@ -5,7 +5,7 @@ from django.urls import path
 from django.views import View
 from rest_framework.response import Response
 
-from accounts.api_auth import ApiViewMixin, api_view
+from accounts.api.access import ApiViewMixin, api_view
 from accounts.views.drf_api import ApiView
 from project.urls import urlpatterns as project_urlpatterns
 

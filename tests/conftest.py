@@ -54,7 +54,7 @@ def _fresh_cache() -> None:
 
     So do the admin's providers that this process remembers (rolled-back rows send no signal).
     """
-    from accounts.registry import registry_forget
+    from accounts.providers.registry import registry_forget
 
     cache.clear()
     registry_forget()

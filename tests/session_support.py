@@ -14,8 +14,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts import sessions, token_store
 from accounts.models import OIDCIdentity, OIDCSession
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
 
 BACKEND = "accounts.backends.OIDCBackend"
 

@@ -226,7 +226,7 @@ def test_no_token_and_no_session_is_401_with_a_bearer_challenge():
 
 
 def test_a_verified_token_is_remembered_until_its_exp_only(op, alice, monkeypatch):
-    from accounts import access_tokens
+    from accounts.api import access_tokens
 
     verified = []
     original = access_tokens._verify

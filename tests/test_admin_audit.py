@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from accounts import audit
-from accounts.audit_chart import chart_for, last_days, summary_charts
+from accounts.audit import log as audit
+from accounts.audit.chart import chart_for, last_days, summary_charts
 from accounts.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.api_auth import ApiRefusal, challenge
+from accounts.api.access import ApiRefusal, challenge
 
 
 def test_a_description_with_quotes_backslashes_and_accents_stays_a_valid_header():

@@ -18,8 +18,9 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from accounts import crypto, token_store
 from accounts.models import AuditEvent, OIDCSession
+from accounts.security import crypto
+from accounts.sessions import token_store
 from tests.at_rest_support import find_secrets
 from tests.session_support import expire_access_token, is_signed_in
 from tests.signin_support import callback_url, start

@@ -15,8 +15,9 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from accounts import audit, sessions
+from accounts.audit import log as audit
 from accounts.models import AuditEvent, OIDCSession
+from accounts.sessions import lifecycle as sessions
 from accounts.sync.engine import directory_sync
 from tests.session_support import expire_access_token, signed_in_session
 from tests.signin_support import callback_url, start

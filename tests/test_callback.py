@@ -15,8 +15,8 @@ from django.contrib.messages import get_messages
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from accounts import token_store
 from accounts.models import OIDCIdentity, OIDCSession
+from accounts.sessions import token_store
 from tests.signin_support import callback_url, finish, sign_in, signed_in, start
 from tests.support.fakeop import CLIENT_ID, CLIENT_SECRET, basic_auth_header
 
@@ -84,24 +84,24 @@ def test_expired_state_is_rejected(client, op, settings):
 
 
 def test_state_just_within_its_lifetime_is_accepted(client, op, settings, monkeypatch):
-    import accounts.flows
+    from accounts.oidc import authorization
 
     settings.OIDC_STATE_TTL = 60
     state, nonce, _ = start(client)
     real_time = time.time
-    monkeypatch.setattr(accounts.flows, "time", type("T", (), {"time": lambda: real_time() + 50}))
+    monkeypatch.setattr(authorization, "time", type("T", (), {"time": lambda: real_time() + 50}))
     response = finish(client, op, op.id_token(nonce=nonce), state=state)
     assert response.status_code == 302
     assert signed_in(client)
 
 
 def test_state_expires_by_the_clock(client, op, settings, monkeypatch):
-    import accounts.flows
+    from accounts.oidc import authorization
 
     settings.OIDC_STATE_TTL = 60
     state, nonce, _ = start(client)
     real_time = time.time
-    monkeypatch.setattr(accounts.flows, "time", type("T", (), {"time": lambda: real_time() + 61}))
+    monkeypatch.setattr(authorization, "time", type("T", (), {"time": lambda: real_time() + 61}))
     response = finish(client, op, op.id_token(nonce=nonce), state=state)
     assert_error_page(client, response, "This sign-in took too long and has expired.")
 

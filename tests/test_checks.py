@@ -6,15 +6,16 @@ import pytest
 from django.core import checks
 
 from accounts.checks import (
-    SUPPORTED_ALGORITHMS,
     check_algorithms,
     check_cache_and_sessions,
     check_client_auth,
     check_middleware,
     check_provider,
 )
+from accounts.conf import SUPPORTED_ALGORITHMS
 
-OIDC_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
+OIDC_MIDDLEWARE = "accounts.sessions.middleware.OIDCSessionMiddleware"
+OLD_MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"  # settings written before
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 MESSAGE_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
@@ -238,9 +239,9 @@ W003 = checks.Warning(
 )
 
 
-def e007(*before: str) -> checks.Error:
+def e007(*before: str, path: str = OIDC_MIDDLEWARE) -> checks.Error:
     return checks.Error(
-        f"{OIDC_MIDDLEWARE} must come after {' and '.join(before)}.",
+        f"{path} must come after {' and '.join(before)}.",
         hint=f"Move it right after {MESSAGE_MIDDLEWARE} in MIDDLEWARE.",
         id="accounts.E007",
     )
@@ -270,8 +271,25 @@ def e007(*before: str) -> checks.Error:
             [SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE, "x.Y", OIDC_MIDDLEWARE],
             [],
         ),
+        (
+            [SESSION_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE, OLD_MIDDLEWARE],
+            [],
+        ),
+        (
+            [SESSION_MIDDLEWARE, OLD_MIDDLEWARE, AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE],
+            [e007(AUTH_MIDDLEWARE, MESSAGE_MIDDLEWARE, path=OLD_MIDDLEWARE)],
+        ),
     ],
-    ids=["missing", "before-auth", "first", "no-session", "before-messages", "later-is-fine"],
+    ids=[
+        "missing",
+        "before-auth",
+        "first",
+        "no-session",
+        "before-messages",
+        "later-is-fine",
+        "old-path-counts",
+        "old-path-misplaced",
+    ],
 )
 def test_check_middleware(good, middleware, expected):
     good.MIDDLEWARE = middleware
@@ -351,7 +369,7 @@ def w005(reason: str) -> checks.Warning:
 
 @pytest.fixture
 def pkjwt_checks(good, tmp_path, monkeypatch):
-    from accounts import signing_keys
+    from accounts.oidc import signing_keys
 
     good.OIDC_TOKEN_AUTH_METHOD = "private_key_jwt"
     good.OIDC_RP_CLIENT_SECRET = ""
@@ -392,7 +410,7 @@ def test_unreadable_key_file_warns(pkjwt_checks, tmp_path):
 
 
 def test_a_good_key_file_passes(pkjwt_checks, tmp_path):
-    from accounts import signing_keys
+    from accounts.oidc import signing_keys
 
     pkjwt_checks.OIDC_RP_SIGNING_KEY_FILE = str(tmp_path / "site-keys.pem")
     signing_keys.rotate()

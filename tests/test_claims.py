@@ -1,4 +1,4 @@
-"""Pure tests of ``accounts.claims``: tables of claims in, local profile (and its changes) out."""
+"""Pure tests of ``accounts.users.claims``: tables of claims in, local profile (changes) out."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from accounts.claims import (
+from accounts.providers.provider import ClaimPolicy
+from accounts.users.claims import (
     USERNAME_MAX_LENGTH,
-    ClaimPolicy,
     field_changes,
     group_changes,
     map_claims,

@@ -14,8 +14,8 @@ import jwt
 import pytest
 from django.test import Client
 
-from accounts import signing_keys
-from accounts.client_auth import ASSERTION_TYPE
+from accounts.oidc import signing_keys
+from accounts.oidc.client_auth import ASSERTION_TYPE
 from accounts.sync.tokens import ClientCredentials
 from tests.session_support import expire_access_token, signed_in_session
 from tests.signin_support import callback_url, finish, sign_in, signed_in, start

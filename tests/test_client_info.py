@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from accounts.client_info import client_ip, describe_user_agent
+from accounts.security.client_info import client_ip, describe_user_agent
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import crypto
+from accounts.security import crypto
 
 
 def test_round_trip_hides_the_plaintext():

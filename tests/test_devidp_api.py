@@ -5,8 +5,8 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from accounts import token_store
 from accounts.models import OIDCIdentity, OIDCSession
+from accounts.sessions import token_store
 from tests.support.api_client import machine_access_token, user_access_token
 from tests.support.signin import new_session, sign_in_with_requests
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import token_store
 from accounts.models import OIDCSession
+from accounts.sessions import token_store
 from tests.support.signin import new_session, sign_in_with_requests
 
 pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]

@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 
-from accounts import sessions, signing_keys, token_store
-from accounts.client_auth import ASSERTION_TYPE, client_assertion
 from accounts.models import OIDCSession
+from accounts.oidc import signing_keys
+from accounts.oidc.client_auth import ASSERTION_TYPE, client_assertion
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
 from accounts.sync.tokens import ClientCredentials
 from tests.support.devidp import DevIdP, load_demo_users, start_devidp
 from tests.support.signin import login_form_action, new_session, sign_in_with_requests

@@ -8,9 +8,9 @@ import time
 import pytest
 from django.core.cache import cache
 
-from accounts import locks
 from accounts.models import OIDCSession
-from accounts.refresh import lock_key
+from accounts.security import locks
+from accounts.sessions.refresh import lock_key
 from tests.signin_support import callback_url, sign_in, start, use_discovery
 from tests.test_backchannel import logout_token, post
 
@@ -72,7 +72,7 @@ def test_a_logout_token_with_an_absurd_exp_is_handled_without_a_server_error(op)
 def test_a_refresh_lock_held_too_long_lets_the_request_through_unrefreshed(
     client, op, settings, monkeypatch
 ):
-    monkeypatch.setattr("accounts.refresh.cache_is_shared", lambda: True)
+    monkeypatch.setattr("accounts.sessions.refresh.cache_is_shared", lambda: True)
     settings.OIDC_REFRESH_LOCK_TIMEOUT = 0.2
     sign_in_with_token_answer(client, op, expires_in=1)  # within the refresh leeway at once
     cache.add(lock_key(client.session.session_key), "someone-else", 60)

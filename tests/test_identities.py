@@ -9,9 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from accounts.backends import OIDCBackend
-from accounts.claims import USERNAME_MAX_LENGTH
 from accounts.models import OIDCIdentity
+from accounts.users.backend import OIDCBackend
+from accounts.users.claims import USERNAME_MAX_LENGTH
 from tests.signin_support import finish, sign_in, signed_in
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from accounts.claims import ClaimPolicy
-from accounts.identities import resolve_user
 from accounts.models import OIDCIdentity
+from accounts.providers.provider import ClaimPolicy
+from accounts.users.identities import resolve_user
 
 ISSUER = "https://op.example"
 

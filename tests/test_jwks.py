@@ -79,7 +79,7 @@ def test_concurrent_sign_ins_with_a_new_key_share_one_refetch(op, settings):
     op.jwks_delay = 0.3  # the refetch is slow: every sign-in asks while it runs
 
     def validate(_: int) -> str:
-        from accounts import tokens
+        from accounts.oidc import tokens
 
         try:
             return tokens.validate_id_token(op.id_token(), nonce=None)["sub"]

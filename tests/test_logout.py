@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.contrib.messages import get_messages
 
-from accounts import token_store
 from accounts.models import OIDCSession
+from accounts.sessions import token_store
 from tests.signin_support import sign_in
 
 pytestmark = pytest.mark.django_db

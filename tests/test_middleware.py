@@ -16,14 +16,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import checks as account_checks
-from accounts import sessions, token_store
 from accounts.models import OIDCSession
-from accounts.refresh import RETRY_INTERVAL, lock_key, session_lock
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
+from accounts.sessions.refresh import RETRY_INTERVAL, lock_key, session_lock
 from tests.session_support import ago, is_signed_in, signed_in_session
 from tests.support.devidp import free_port
 from tests.support.redis import start_redis
 
-MIDDLEWARE = "accounts.middleware.OIDCSessionMiddleware"
+MIDDLEWARE = "accounts.sessions.middleware.OIDCSessionMiddleware"
 XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 JSON = {"HTTP_ACCEPT": "application/json"}
 

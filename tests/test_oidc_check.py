@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.diagnostics import config_describe, provider_check
-from accounts.discovery import get_metadata
+from accounts.oidc.discovery import get_metadata
 from tests.support.fakeop import CLIENT_SECRET
 
 
@@ -236,7 +236,7 @@ def test_private_key_jwt_needs_a_usable_key_not_a_secret(discovering_op, setting
     output, _ = failing()
     assert "private_key_jwt: the signing key file" in line(output, "client")
 
-    from accounts import signing_keys
+    from accounts.oidc import signing_keys
 
     (tmp_path / "keys.pem").unlink()
     fresh, _ = signing_keys.rotate()

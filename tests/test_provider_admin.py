@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from accounts.crypto import needs_rotation
 from accounts.models import SECRET_PURPOSE, OIDCProvider
-from accounts.registry import registry_forget
+from accounts.providers.registry import registry_forget
+from accounts.security.crypto import needs_rotation
 from tests.providers_support import B_CLIENT_ID, provider_b_settings, sign_in_at_b
 from tests.support.fakeop import basic_auth_header
 

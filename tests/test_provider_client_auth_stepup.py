@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from accounts import signing_keys
-from accounts.client_auth import ASSERTION_TYPE
+from accounts.oidc import signing_keys
+from accounts.oidc.client_auth import ASSERTION_TYPE
 from tests.providers_support import B_CLIENT_ID, B_SLUG, sign_in_at_b
 from tests.signin_support import sign_in
 from tests.support.fakeop import CLIENT_ID, basic_auth_header

@@ -11,9 +11,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import OperationalError
 from django.test import RequestFactory
 
-from accounts import sessions, token_store
 from accounts.models import OIDCSession
-from accounts.refresh import Outcome, refresh_session
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
+from accounts.sessions.refresh import Outcome, refresh_session
 from tests.session_support import is_signed_in, signed_in_session
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +123,7 @@ def failing_saves(monkeypatch, failures: int) -> list[int]:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(OIDCSession, "save", save)
-    monkeypatch.setattr("accounts.refresh.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("accounts.sessions.refresh.time.sleep", lambda seconds: None)
     return calls
 
 

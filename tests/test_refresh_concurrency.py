@@ -16,8 +16,9 @@ import pytest
 import requests
 from django.contrib.sessions.backends.db import SessionStore
 
-from accounts import sessions, token_store
 from accounts.models import OIDCSession
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
 from tests.support.signin import sign_in_with_requests
 
 pytestmark = [pytest.mark.devidp, pytest.mark.django_db(transaction=True)]

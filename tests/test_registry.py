@@ -9,9 +9,8 @@ from django.core import checks
 from django.utils import timezone
 
 from accounts.checks import check_declared_providers, check_provider
-from accounts.crypto import encrypt
 from accounts.models import SECRET_PURPOSE, OIDCProvider
-from accounts.registry import (
+from accounts.providers.registry import (
     UnknownProvider,
     all_providers,
     enabled_providers,
@@ -19,6 +18,7 @@ from accounts.registry import (
     provider_for_token,
     provider_get,
 )
+from accounts.security.crypto import encrypt
 
 
 def add_row(slug: str = "partner", **fields) -> OIDCProvider:
@@ -72,7 +72,7 @@ def test_an_admin_change_made_by_another_process_is_seen_within_the_interval(set
     assert provider_get("partner")  # still remembered: the interval has not passed
 
     now = time.monotonic()
-    monkeypatch.setattr("accounts.registry.time.monotonic", lambda: now + 5)
+    monkeypatch.setattr("accounts.providers.registry.time.monotonic", lambda: now + 5)
     with pytest.raises(UnknownProvider):
         provider_get("partner")
     assert "partner" in [p.slug for p in all_providers()]  # known, but switched off

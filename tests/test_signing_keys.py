@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.core.management import CommandError, call_command
 
-from accounts import signing_keys
+from accounts.oidc import signing_keys
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +61,7 @@ def test_two_processes_generating_at_once_end_with_one_key(generated):
         os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
         django.setup()
         from pathlib import Path
-        from accounts import signing_keys
+        from accounts.oidc import signing_keys
         signing_keys.GENERATED_KEY_FILE = Path({str(generated)!r})
         from django.conf import settings
         settings.OIDC_RP_SIGNING_KEY_FILE = ""

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
-from accounts import sessions
+from accounts.sessions import lifecycle as sessions
 from tests.signin_support import finish, sign_in, signed_in
 
 pytestmark = pytest.mark.django_db

@@ -15,12 +15,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection
 
-from accounts.identities import resolve_user
 from accounts.models import OIDCIdentity
 from accounts.sync import writes
 from accounts.sync.context import directory_policy
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SyncError
+from accounts.users.identities import resolve_user
 from tests.sync_support import ListSource, person
 
 ISSUER = "http://op.test"

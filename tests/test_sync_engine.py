@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import sessions
 from accounts.models import AuditEvent, OIDCIdentity, OIDCSession
+from accounts.sessions import lifecycle as sessions
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SourceError, SyncAborted, SyncLocked
 from accounts.sync.locking import LOCK_NAME, advisory_key, sync_lock

@@ -14,12 +14,12 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.claims import map_claims
-from accounts.identities import _link_by_email, apply_profile, new_user, resolve_user
-from accounts.identities import unique_username as signin_username
 from accounts.models import OIDCIdentity
 from accounts.sync.context import directory_policy
 from accounts.sync.engine import directory_sync
+from accounts.users.claims import map_claims
+from accounts.users.identities import _link_by_email, apply_profile, new_user, resolve_user
+from accounts.users.identities import unique_username as signin_username
 from tests.sync_support import ListSource, person
 
 ISSUER = "http://op.test"

@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import OIDCIdentity
-from accounts.tokens import REASONS
+from accounts.oidc.tokens import REASONS
 from tests.signin_support import finish, signed_in, start, use_discovery
 from tests.support.fakeop import CLIENT_ID, FakeOP, SigningKey
 

@@ -7,9 +7,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from ..claims import ClaimPolicy
-from ..conf import oidc_settings
-from ..providers import Provider
+from accounts.conf import oidc_settings
+from accounts.providers.provider import ClaimPolicy, Provider
 
 
 def directory_policy(provider: Provider | None = None) -> ClaimPolicy:

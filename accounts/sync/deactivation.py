@@ -13,13 +13,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from ..audit import DEACTIVATED
-from ..conf import oidc_settings
-from ..models import OIDCIdentity
-from ..sessions import end_user_sessions
-from .context import SyncContext
-from .errors import SyncAborted
-from .report import SyncReport
+from accounts.audit.log import DEACTIVATED
+from accounts.conf import oidc_settings
+from accounts.models import OIDCIdentity
+from accounts.sessions.lifecycle import end_user_sessions
+from accounts.sync.context import SyncContext
+from accounts.sync.errors import SyncAborted
+from accounts.sync.report import SyncReport
 
 
 def _targets(ctx: SyncContext) -> tuple[list[int], int, set[int]]:

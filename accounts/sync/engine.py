@@ -16,19 +16,19 @@ from itertools import islice
 
 from django.db import DatabaseError
 
-from .. import audit
-from ..conf import oidc_settings
-from ..providers import Provider
-from .context import SyncContext, directory_policy
-from .deactivation import deactivation_run
-from .errors import SourceError, SyncError
-from .locking import sync_lock
-from .plan import BatchPlan, batch_plan
-from .records import DirectoryUser, Record, SkippedRecord
-from .report import SyncReport
-from .sources import DirectorySource
-from .statistics import StatisticsKeeper
-from .writes import batch_write
+from accounts.audit import log as audit
+from accounts.conf import oidc_settings
+from accounts.providers.provider import Provider
+from accounts.sync.context import SyncContext, directory_policy
+from accounts.sync.deactivation import deactivation_run
+from accounts.sync.errors import SourceError, SyncError
+from accounts.sync.locking import sync_lock
+from accounts.sync.plan import BatchPlan, batch_plan
+from accounts.sync.records import DirectoryUser, Record, SkippedRecord
+from accounts.sync.report import SyncReport
+from accounts.sync.sources import DirectorySource
+from accounts.sync.statistics import StatisticsKeeper
+from accounts.sync.writes import batch_write
 
 logger = logging.getLogger(__name__)
 

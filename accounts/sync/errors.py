@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .report import SyncReport
+    from accounts.sync.report import SyncReport
 
 
 class SyncError(Exception):

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from django.core.cache import cache
 from django.db import DatabaseError, connection
 
-from .errors import SyncLocked
+from accounts.sync.errors import SyncLocked
 
 logger = logging.getLogger(__name__)
 

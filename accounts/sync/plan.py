@@ -14,12 +14,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 
-from ..claims import UserProfile, field_changes, group_changes, map_claims
-from ..links import email_links
-from ..models import OIDCIdentity
-from ..usernames import free_usernames
-from .context import SyncContext
-from .records import DirectoryUser
+from accounts.models import OIDCIdentity
+from accounts.sync.context import SyncContext
+from accounts.sync.records import DirectoryUser
+from accounts.users.claims import UserProfile, field_changes, group_changes, map_claims
+from accounts.users.links import email_links
+from accounts.users.usernames import free_usernames
 
 # The user fields sync manages: those sign-in sets from the claims, and ``is_active``.
 PROFILE_FIELDS = tuple(UserProfile("", "", "", False, "", "").user_fields())

@@ -16,7 +16,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection
 
-from ..models import OIDCIdentity
+from accounts.models import OIDCIdentity
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from ..conf import oidc_settings
-from ..discovery import endpoint
-from ..errors import OIDCError
-from ..http import token_request
-from ..providers import Provider
-from .errors import SourceError
+from accounts.conf import oidc_settings
+from accounts.errors import OIDCError
+from accounts.oidc.discovery import endpoint
+from accounts.oidc.token_endpoint import token_request
+from accounts.providers.provider import Provider
+from accounts.sync.errors import SourceError
 
 logger = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
-from ..identities import new_user
-from ..models import OIDCIdentity
-from .context import SyncContext
-from .plan import BatchPlan, batch_plan
-from .records import DirectoryUser
+from accounts.models import OIDCIdentity
+from accounts.sync.context import SyncContext
+from accounts.sync.plan import BatchPlan, batch_plan
+from accounts.sync.records import DirectoryUser
+from accounts.users.identities import new_user
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from ..api_auth import api_view
-from ..backends import identity_for
-from ..bearer import Caller
-from ..registry import all_providers
+from accounts.api.access import api_view
+from accounts.api.bearer import Caller
+from accounts.providers.registry import all_providers
+from accounts.users.backend import identity_for
 
 
 def me_payload(caller: Caller) -> dict[str, Any]:

@@ -6,9 +6,14 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 
-from ..errors import OIDCError
-from ..providers import Provider
-from ..registry import UnknownProvider, default_provider, enabled_providers, provider_get
+from accounts.errors import OIDCError
+from accounts.providers.provider import Provider
+from accounts.providers.registry import (
+    UnknownProvider,
+    default_provider,
+    enabled_providers,
+    provider_get,
+)
 
 # Only a provider's slug, never anything about the person: it orders the buttons.
 LAST_PROVIDER_COOKIE = "oidc_last_provider"

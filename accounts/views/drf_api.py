@@ -1,7 +1,7 @@
 """``/api/drf/me/`` and ``/api/drf/whoami/``: the API as Django REST framework views.
 
 They answer exactly as the plain views of ``views/api.py`` do (same JSON, same refusals),
-through ``accounts.drf``'s authentication and permission classes.
+through ``accounts.api.drf``'s authentication and permission classes.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..bearer import Caller
-from ..drf import ApiAccess, BearerAuthentication, caller_of
-from .api import me_payload, whoami_payload
+from accounts.api.bearer import Caller
+from accounts.api.drf import ApiAccess, BearerAuthentication, caller_of
+from accounts.views.api import me_payload, whoami_payload
 
 
 class ApiView(APIView):

@@ -17,14 +17,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import View
 
-from .. import audit, sessions, token_store
-from ..discovery import endpoint
-from ..errors import OIDCError, ProviderError
-from ..logout import accept_logout_token
-from ..models import OIDCSession
-from ..providers import Provider
-from ..registry import all_providers, enabled_providers
-from .errors import error_response
+from accounts.audit import log as audit
+from accounts.errors import OIDCError, ProviderError
+from accounts.models import OIDCSession
+from accounts.oidc.discovery import endpoint
+from accounts.providers.provider import Provider
+from accounts.providers.registry import all_providers, enabled_providers
+from accounts.responses import error_response
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions import token_store
+from accounts.sessions.logout import accept_logout_token
 
 logger = logging.getLogger("accounts.logout")
 

@@ -17,18 +17,21 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
-from .. import audit, sessions, signing_keys
-from ..conf import token_auth_method
-from ..discovery import get_metadata
-from ..errors import AccountError, OIDCError, StateError, StepUpError, TokenError
-from ..flows import authorization_url, consume_state, safe_next_url
-from ..models import OIDCIdentity
-from ..providers import DEFAULT_SLUG, Provider
-from ..registry import UnknownProvider, all_providers, provider_get
-from ..stepup import Requirement, admin_requirement, is_admin_url
-from ..tokens import unverified_claims
-from .chooser import remember_provider, sign_in_target
-from .errors import error_response
+from accounts.audit import log as audit
+from accounts.conf import token_auth_method
+from accounts.errors import AccountError, OIDCError, StateError, StepUpError, TokenError
+from accounts.models import OIDCIdentity
+from accounts.oidc import signing_keys
+from accounts.oidc.authorization import authorization_url, consume_state, safe_next_url
+from accounts.oidc.discovery import get_metadata
+from accounts.oidc.requirement import Requirement
+from accounts.oidc.tokens import unverified_claims
+from accounts.providers.provider import DEFAULT_SLUG, Provider
+from accounts.providers.registry import UnknownProvider, all_providers, provider_get
+from accounts.responses import error_response
+from accounts.sessions import lifecycle as sessions
+from accounts.sessions.stepup import admin_requirement, is_admin_url
+from accounts.views.chooser import remember_provider, sign_in_target
 
 logger = logging.getLogger("accounts.signin")
 

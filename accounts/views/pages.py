@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .. import sessions
-from ..backends import identity_for
-from ..client_info import describe_user_agent
+from accounts.security.client_info import describe_user_agent
+from accounts.sessions import lifecycle as sessions
+from accounts.users.backend import identity_for
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    from .chooser import chooser_links
+    from accounts.views.chooser import chooser_links
 
     providers = [] if request.user.is_authenticated else chooser_links(request, None)
     return render(request, "home.html", {"several_providers": len(providers) > 1})
@@ -77,7 +77,7 @@ def end_other_sessions(request: HttpRequest) -> HttpResponse:
 
 
 def _provider_name(slug: str) -> str:
-    from ..registry import all_providers
+    from accounts.providers.registry import all_providers
 
     return next((p.display_name for p in all_providers() if p.slug == slug), slug)
 
@@ -101,8 +101,8 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 def signin(request: HttpRequest) -> HttpResponse:
     """One button per provider and a "work email" field; ended sessions land here too."""
-    from ..flows import safe_next_url
-    from .chooser import chooser_links
+    from accounts.oidc.authorization import safe_next_url
+    from accounts.views.chooser import chooser_links
 
     next_url = safe_next_url(request, request.GET.get("next"))
     return render(

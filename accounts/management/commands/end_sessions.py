@@ -1,7 +1,7 @@
 """``manage.py end_sessions``: sign one user out everywhere, or a provider's users, now.
 
 Thin: finds the user by ``--username``, ``--email`` or ``--issuer``/``--subject`` (or
-``--provider``/``--subject``) and calls ``accounts.sessions.end_user_sessions``;
+``--provider``/``--subject``) and calls ``accounts.sessions.lifecycle.end_user_sessions``;
 ``--provider`` alone ends every session signed in at that provider. Sessions in signed
 cookies cannot be ended (see the accounts.W002 check).
 """
@@ -13,10 +13,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import sessions
 from accounts.conf import oidc_settings
 from accounts.models import OIDCIdentity, OIDCSession
-from accounts.registry import all_providers
+from accounts.providers.registry import all_providers
+from accounts.sessions import lifecycle as sessions
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.diagnostics import CheckResult, config_describe, provider_check, provider_describe
-from accounts.providers import Provider
-from accounts.registry import all_providers, settings_provider
+from accounts.providers.provider import Provider
+from accounts.providers.registry import all_providers, settings_provider
 
 
 class Command(BaseCommand):

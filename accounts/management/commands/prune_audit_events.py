@@ -1,6 +1,6 @@
 """``manage.py prune_audit_events``: delete audit events older than the retention period.
 
-Thin: ``--days`` (default ``OIDC_AUDIT_RETENTION_DAYS``, 180) and ``accounts.audit.prune``.
+Thin: ``--days`` (default ``OIDC_AUDIT_RETENTION_DAYS``, 180) and ``accounts.audit.log.prune``.
 Run it daily (cron, a systemd timer or the platform's scheduler).
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import audit
+from accounts.audit import log as audit
 from accounts.conf import oidc_settings
 
 

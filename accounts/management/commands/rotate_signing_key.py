@@ -1,6 +1,6 @@
 """``manage.py rotate_signing_key``: put a new private_key_jwt signing key in the key file.
 
-Thin: calls ``accounts.signing_keys.rotate``. The key that signs now is kept (and goes on
+Thin: calls ``accounts.oidc.signing_keys.rotate``. The key that signs now is kept (and goes on
 signing for ``OIDC_RP_SIGNING_KEY_DELAY`` seconds, while providers pick up the new public
 key from ``/oidc/jwks.json``); any older key is dropped.
 """
@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts import signing_keys
 from accounts.conf import oidc_settings
+from accounts.oidc import signing_keys
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.conf import oidc_settings
 from accounts.errors import OIDCError
-from accounts.registry import provider_get
+from accounts.providers.registry import provider_get
 from accounts.sync.engine import directory_sync
 from accounts.sync.errors import SyncError
 from accounts.sync.report import SyncReport

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from ...conf import oidc_settings
-from ...providers import Provider
-from ..errors import SyncError
-from ..records import Record
+from accounts.conf import oidc_settings
+from accounts.providers.provider import Provider
+from accounts.sync.errors import SyncError
+from accounts.sync.records import Record
 
 SOURCE_KINDS = ("scim", "keycloak", "file")
 
@@ -46,17 +46,17 @@ def source_build(
     """
     size = int(page_size or oidc_settings.OIDC_SYNC_BATCH_SIZE)
     if kind == "file":
-        from .jsonl import JsonLinesSource
+        from accounts.sync.sources.jsonl import JsonLinesSource
 
         if not path:
             raise SyncError("--source file needs --file PATH")
         return JsonLinesSource(Path(path))
     if kind == "scim":
-        from .scim import scim_source_from_settings
+        from accounts.sync.sources.scim import scim_source_from_settings
 
         return scim_source_from_settings(page_size=size, provider=provider)
     if kind == "keycloak":
-        from .keycloak import keycloak_source_from_settings
+        from accounts.sync.sources.keycloak import keycloak_source_from_settings
 
         return keycloak_source_from_settings(page_size=size, provider=provider)
     raise SyncError(f"unknown source {kind!r}; choose one of {', '.join(SOURCE_KINDS)}")

@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import SourceError
-from ..records import Record, SkippedRecord, record_from_claims
+from accounts.sync.errors import SourceError
+from accounts.sync.records import Record, SkippedRecord, record_from_claims
 
 
 def _count_lines(path: Path) -> int:

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from ...conf import oidc_settings
-from ...errors import OIDCError
-from ...http import provider_request
-from ..errors import SourceError, SyncError
-from ..records import Record, SkippedRecord, record_from_claims
-from ..tokens import ClientCredentials
+from accounts.conf import oidc_settings
+from accounts.errors import OIDCError
+from accounts.oidc.http import provider_request
+from accounts.sync.errors import SourceError, SyncError
+from accounts.sync.records import Record, SkippedRecord, record_from_claims
+from accounts.sync.tokens import ClientCredentials
 
 
 def keycloak_claims(user: dict[str, Any], groups: set[str]) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from scim2_client import SCIMClientException
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import Context, Group, ScimProvider, SearchRequest, User
 
-from ...conf import oidc_settings
-from ..errors import SourceError, SyncError
-from ..records import MalformedRecord, Record, SkippedRecord, parse_claims
-from ..tokens import ClientCredentials, StaticToken
+from accounts.conf import oidc_settings
+from accounts.sync.errors import SourceError, SyncError
+from accounts.sync.records import MalformedRecord, Record, SkippedRecord, parse_claims
+from accounts.sync.tokens import ClientCredentials, StaticToken
 
 CORE_ATTRIBUTES = (
     "id",

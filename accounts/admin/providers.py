@@ -1,0 +1,239 @@
+"""The admin of identity providers: add, edit, switch off and test them, secrets write-only.
+
+Providers of the ``OIDC_OP_*`` settings and of ``OIDC_PROVIDERS`` are listed read-only
+above the admin's own, so an operator sees every provider in one place. A provider saved
+here is used by every process within ``OIDC_PROVIDERS_RELOAD_INTERVAL`` seconds.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.audit import log as audit
+from accounts.conf import SUPPORTED_ALGORITHMS, as_list
+from accounts.diagnostics import provider_check
+from accounts.models import OIDCProvider
+from accounts.providers.provider import (
+    DEFAULT_SLUG,
+    ENDPOINT_NAMES,
+    SOURCE_DATABASE,
+    provider_build,
+)
+from accounts.providers.registry import declared_providers
+
+
+def _https_urls(db_field: models.Field, **kwargs):
+    """Endpoint URLs typed without a scheme are https (Django 6's default, chosen now)."""
+    if isinstance(db_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return db_field.formfield(**kwargs)
+
+
+class OIDCProviderForm(forms.ModelForm):
+    """The client secret is write-only: shown as "set", replaced only when typed in."""
+
+    client_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted. Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = OIDCProvider
+        formfield_callback = _https_urls
+        fields = (
+            "slug", "label", "enabled", "email_domains", "issuer", "client_id",
+            "token_auth_method", "scopes", "sign_algo", "discovery", "authorization_endpoint",
+            "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
+            "introspection_endpoint", "create_user", "link_by_email", "fetch_userinfo",
+            "username_claim", "groups_claim", "groups_allowlist", "groups_prefix",
+            "staff_groups", "superuser_groups", "trusted_audiences", "admin_max_auth_age",
+            "admin_acr_values",
+        )  # fmt: skip
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        taken = {DEFAULT_SLUG} | {p.slug for p in declared_providers()}
+        if slug in taken:
+            raise forms.ValidationError(
+                f"'{slug}' is the name of a provider declared in the settings; choose another."
+            )
+        return slug
+
+    def clean_sign_algo(self) -> str:
+        algorithms = as_list(self.cleaned_data["sign_algo"])
+        bad = sorted(set(algorithms) - SUPPORTED_ALGORITHMS) or ([] if algorithms else ["(none)"])
+        if bad:
+            raise forms.ValidationError(
+                f"Not accepted: {', '.join(bad)}. Use some of "
+                f"{', '.join(sorted(SUPPORTED_ALGORITHMS))}."
+            )
+        return ", ".join(algorithms)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        has_secret = bool(self.instance.client_secret_encrypted)
+        needs_secret = cleaned.get("token_auth_method") != "private_key_jwt"
+        if needs_secret and not cleaned.get("client_secret") and not has_secret:
+            self.add_error("client_secret", "A new provider needs the client secret.")
+        discovery = cleaned.get("discovery")
+        core = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        if not discovery and not all(cleaned.get(name) for name in core):
+            self.add_error(
+                "discovery", "Without discovery, set the authorization, token and JWKS endpoints."
+            )
+        return cleaned
+
+    def save(self, commit: bool = True) -> OIDCProvider:
+        provider = super().save(commit=False)
+        if self.cleaned_data.get("client_secret"):
+            provider.set_client_secret(self.cleaned_data["client_secret"])
+        if commit:
+            provider.save()
+        return provider
+
+
+@admin.register(OIDCProvider)
+class OIDCProviderAdmin(admin.ModelAdmin):
+    form = OIDCProviderForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ("label", "slug", "enabled", "issuer", "client_id", "email_domains")
+    list_filter = ("enabled",)
+    search_fields = ("slug", "label", "issuer", "client_id", "email_domains")
+    readonly_fields = ("redirect_uri", "secret_status", "created_at", "updated_at")
+    actions = ["test_providers", "disable_providers"]
+    change_list_template = "admin/accounts/oidcprovider/change_list.html"
+    fieldsets = (
+        (None, {"fields": ("slug", "label", "enabled", "email_domains", "redirect_uri")}),
+        (
+            "Provider and client",
+            {
+                "fields": (
+                    "issuer",
+                    "client_id",
+                    "client_secret",
+                    "secret_status",
+                    "token_auth_method",
+                    "scopes",
+                    "sign_algo",
+                    "discovery",
+                )
+            },
+        ),
+        (
+            "Endpoints (only without discovery, or to override it)",
+            {
+                "classes": ("collapse",),
+                "fields": ENDPOINT_NAMES,
+            },
+        ),
+        (
+            "Users and claims",
+            {
+                "fields": (
+                    "create_user",
+                    "link_by_email",
+                    "fetch_userinfo",
+                    "username_claim",
+                    "groups_claim",
+                    "groups_allowlist",
+                    "groups_prefix",
+                    "staff_groups",
+                    "superuser_groups",
+                    "trusted_audiences",
+                )
+            },
+        ),
+        ("Admin step-up", {"fields": ("admin_max_auth_age", "admin_acr_values")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def save_model(self, request: HttpRequest, obj: OIDCProvider, form, change: bool) -> None:
+        """Save, then one audit row: added, changed (which fields), or switched off."""
+        was_enabled = (
+            OIDCProvider.objects.filter(pk=obj.pk).values_list("enabled", flat=True).first()
+            if change
+            else None
+        )
+        super().save_model(request, obj, form, change)
+        if not change:
+            event = audit.PROVIDER_ADDED
+        elif was_enabled and not obj.enabled:
+            event = audit.PROVIDER_DISABLED
+        else:
+            event = audit.PROVIDER_CHANGED
+        _audit(request, obj, event, fields=sorted(form.changed_data))  # names, never values
+
+    def delete_model(self, request: HttpRequest, obj: OIDCProvider) -> None:
+        super().delete_model(request, obj)
+        _audit(request, obj, audit.PROVIDER_DISABLED, reason="deleted")
+
+    @admin.display(description="redirect URI to register at the provider")
+    def redirect_uri(self, obj: OIDCProvider) -> str:
+        return f"/oidc/callback/{obj.slug}/" if obj.slug else "/oidc/callback/<slug>/"
+
+    @admin.display(description="client secret")
+    def secret_status(self, obj: OIDCProvider) -> str:
+        return "set (stored encrypted)" if obj.client_secret_encrypted else "not set"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        from accounts.providers.registry import settings_provider
+
+        default = settings_provider()
+        declared = ([default] if default.issuer else []) + declared_providers()
+        context = {"declared_providers": declared, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    @admin.action(description="Test the selected providers (discovery, keys, client)")
+    def test_providers(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for row in queryset:
+            provider = provider_build(row.slug, row.values(), source=SOURCE_DATABASE)
+            results = provider_check(provider, client_credentials=True)
+            failed = [f"{r.name}: {r.detail}" for r in results if not r.ok]
+            if failed:
+                self.message_user(
+                    request,
+                    f"Provider {row.slug}: {len(failed)} failed: " + "; ".join(failed),
+                    messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Provider {row.slug}: all {len(results)} checks passed.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Switch off the selected providers (no new sign-ins)")
+    def disable_providers(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = 0
+        for row in queryset.filter(enabled=True):
+            row.enabled = False
+            row.save(update_fields=["enabled", "updated_at"])
+            _audit(request, row, audit.PROVIDER_DISABLED)
+            count += 1
+        self.message_user(request, f"Switched off {count} provider(s).", messages.SUCCESS)
+
+
+def _audit(
+    request: HttpRequest,
+    row: OIDCProvider,
+    event: str,
+    *,
+    reason: str = "",
+    fields: list[str] | None = None,
+) -> None:
+    audit.record(
+        event,
+        audit.SUCCESS,
+        request=request,
+        reason=reason,
+        provider=row.slug,
+        issuer=row.issuer,
+        user=request.user,
+        detail={"fields": fields} if fields else None,
+    )

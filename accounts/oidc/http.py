@@ -1,0 +1,62 @@
+"""Calls to the provider: one place for timeouts, TLS verification and error mapping.
+
+Generic HTTP only: how the client authenticates itself belongs to the token request
+(``token_endpoint``), not here.
+"""
+
+from __future__ import annotations
+
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import requests
+
+from accounts.conf import oidc_settings
+from accounts.errors import ProviderError
+
+_session = requests.Session()
+# One session serves every user and thread: never let a provider's cookie travel from one
+# user's call to the next.
+_session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+
+
+def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """Send one request to the provider with the configured timeout; raise ProviderError.
+
+    Connection failures and 5xx answers become ``ProviderError`` whose ``detail`` names the
+    URL (never a body or a header) for the caller's one log line; the caller decides how to
+    read 4xx answers.
+    """
+    kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
+    kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
+    try:
+        response = _session.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        raise ProviderError(
+            "provider_unreachable", detail=f"{method} {url} failed: {type(exc).__name__}"
+        ) from exc
+    if response.status_code >= 500:
+        raise ProviderError(
+            "provider_unavailable", detail=f"{method} {url} answered {response.status_code}"
+        )
+    return response
+
+
+def get_json(url: str, **kwargs: Any) -> dict[str, Any]:
+    """GET a JSON document from the provider."""
+    response = provider_request("GET", url, **kwargs)
+    if response.status_code != 200:
+        raise ProviderError(
+            "provider_bad_response", detail=f"GET {url} answered {response.status_code}"
+        )
+    return json_object(response, url)
+
+
+def json_object(response: requests.Response, url: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ProviderError("provider_bad_response", detail=f"{url} answered non-JSON") from exc
+    if not isinstance(body, dict):
+        raise ProviderError("provider_bad_response", detail=f"{url} answered a non-object")
+    return body

@@ -1,0 +1,196 @@
+"""The provider registry every module asks: which providers exist, found by slug, issuer or email.
+
+Providers come from three places: the ``OIDC_OP_*``/``OIDC_RP_*`` settings (the provider
+``default``, exactly as before there were several), the ``OIDC_PROVIDERS`` setting, and the
+``OIDCProvider`` rows operators edit in the admin. A process keeps the admin's providers in
+memory and checks a version stamp of the table (row count and newest change) at most every
+``OIDC_PROVIDERS_RELOAD_INTERVAL`` seconds, so a provider added, changed or disabled in the
+admin is used by every process within seconds, with one small query per interval; a save in
+this process is seen at once. Declared providers win over a database row of the same slug.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.db import DatabaseError
+from django.db.models import Count, Max
+
+from accounts.conf import DEFAULTS, oidc_settings
+from accounts.errors import OIDCError
+from accounts.providers.provider import (
+    DEFAULT_SLUG,
+    SOURCE_DATABASE,
+    SOURCE_ENV,
+    SOURCE_SETTINGS,
+    Provider,
+    declaration_problems,
+    provider_build,
+)
+
+logger = logging.getLogger("accounts.providers")
+
+
+class UnknownProvider(OIDCError):
+    code = "unknown_provider"
+    message = "This site has no identity provider of that name, or it is switched off."
+    status = 404
+
+
+class _DatabaseProviders:
+    """The admin's providers, as of the last version stamp seen by this process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.forget()
+
+    def forget(self) -> None:
+        self.stamp: Any = None
+        self.checked_at = 0.0
+        self.providers: list[Provider] = []
+
+    def current(self) -> list[Provider]:
+        with self.lock:
+            now = time.monotonic()
+            if self.stamp is None or now - self.checked_at >= _interval():
+                self._reload_if_changed()
+                self.checked_at = now
+            return self.providers
+
+    def _reload_if_changed(self) -> None:
+        from accounts.models import OIDCProvider
+
+        try:
+            stamp = OIDCProvider.objects.aggregate(n=Count("pk"), t=Max("updated_at"))
+            if stamp == self.stamp:
+                return
+            rows = list(OIDCProvider.objects.all())
+        except (DatabaseError, RuntimeError):  # before migrate, database down, or no access
+            logger.warning("provider table unreadable: using the declared providers only")
+            return
+        self.providers = [p for p in map(_from_row, rows) if p is not None]
+        self.stamp = stamp
+
+
+def _interval() -> float:
+    return float(oidc_settings.OIDC_PROVIDERS_RELOAD_INTERVAL)
+
+
+def _from_row(row: Any) -> Provider | None:
+    from accounts.security.crypto import DecryptionError
+
+    try:
+        values = row.values()
+    except DecryptionError:
+        logger.error(
+            "provider %s skipped: its client secret cannot be decrypted with SECRET_KEY or "
+            "SECRET_KEY_FALLBACKS; enter it again in the admin",
+            row.slug,
+        )
+        return None
+    return provider_build(row.slug, values, source=SOURCE_DATABASE)
+
+
+_database = _DatabaseProviders()
+
+
+def registry_forget() -> None:
+    """Drop what this process remembers (settings changed, a row saved, tests)."""
+    _database.forget()
+
+
+def settings_provider() -> Provider:
+    """The provider of the ``OIDC_OP_*`` settings, configured or not (``default``)."""
+    return provider_build(
+        DEFAULT_SLUG, oidc_settings.default_provider_settings(), source=SOURCE_SETTINGS
+    )
+
+
+def declared_providers() -> list[Provider]:
+    """The providers of ``OIDC_PROVIDERS`` that are well formed (the checks name the others)."""
+    declared = oidc_settings.OIDC_PROVIDERS or {}
+    if not isinstance(declared, dict):
+        return []
+    return [
+        provider_build(slug, values, source=SOURCE_ENV)
+        for slug, values in declared.items()
+        if not declaration_problems(slug, values)
+    ]
+
+
+def all_providers() -> list[Provider]:
+    """Every provider, enabled or not: default first, then declared, then the admin's."""
+    default = settings_provider()
+    found = [default] if (default.issuer or default.client_id) else []
+    found += declared_providers()
+    taken = {p.slug for p in found} | {DEFAULT_SLUG}
+    for provider in _database.current():
+        if provider.slug in taken:
+            logger.warning(
+                "admin provider %s ignored: a declared provider has its name", provider.slug
+            )
+            continue
+        found.append(provider)
+    return found
+
+
+def enabled_providers() -> list[Provider]:
+    return [p for p in all_providers() if p.enabled]
+
+
+def provider_get(slug: str | None) -> Provider:
+    """The enabled provider of this slug; ``UnknownProvider`` (a 404 in words) otherwise."""
+    for provider in enabled_providers():
+        if provider.slug == slug:
+            return provider
+    raise UnknownProvider()
+
+
+def default_provider() -> Provider:
+    """The provider ``default`` (configured or not), for the flows that name none."""
+    return settings_provider()
+
+
+def provider_for_token(issuer: Any, audience: Any = None) -> Provider:
+    """The enabled provider that issued a token: its issuer, and its client among the audience.
+
+    Two providers may share an issuer (two clients at one provider); then the token's
+    audience decides. An issuer no provider has is refused in words.
+    """
+    audiences = audience if isinstance(audience, list) else [audience]
+    candidates = [p for p in enabled_providers() if p.issuer == issuer]
+    if len(candidates) > 1:
+        candidates = [p for p in candidates if p.client_id in audiences] or candidates[:1]
+    if not candidates:
+        raise UnknownProvider(
+            "unknown_issuer",
+            "The token was issued by an identity provider this site does not know.",
+        )
+    return candidates[0]
+
+
+def provider_for_email(email: str) -> Provider | None:
+    """The enabled provider whose ``email_domains`` include this email's domain."""
+    return next((p for p in enabled_providers() if p.handles_email(email)), None)
+
+
+def _row_changed(**kwargs: Any) -> None:
+    registry_forget()
+
+
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in DEFAULTS or setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        registry_forget()
+
+
+def connect_signals() -> None:
+    """Forget the admin's providers in this process as soon as a row or a setting changes."""
+    from django.core.signals import setting_changed
+    from django.db.models.signals import post_delete, post_save
+
+    setting_changed.connect(_setting_changed, dispatch_uid="oidc-provider-settings")
+    post_save.connect(_row_changed, sender="accounts.OIDCProvider", dispatch_uid="oidc-provider")
+    post_delete.connect(_row_changed, sender="accounts.OIDCProvider", dispatch_uid="oidc-provider")
