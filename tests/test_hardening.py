@@ -11,8 +11,8 @@ from django.core.cache import cache
 from accounts.models import OIDCSession
 from accounts.security import locks
 from accounts.sessions.refresh import lock_key
-from tests.signin_support import callback_url, sign_in, start, use_discovery
-from tests.test_backchannel import logout_token, post
+from tests.sessions.test_backchannel import logout_token, post
+from tests.support.scripted_signin import callback_url, sign_in, start, use_discovery
 
 pytestmark = pytest.mark.django_db
 
