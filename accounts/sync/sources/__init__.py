@@ -7,6 +7,9 @@ in ID tokens, or sign-in and sync would make two accounts of one person):
 - ``keycloak``: the user's ``id``, which is what Keycloak puts in ``sub``.
 - ``scim``: ``externalId`` when set, else ``id`` (see ``sources.scim``);
   ``OIDC_SCIM_SUBJECT_ATTRIBUTE = "id"`` pins it to ``id``.
+
+Sources may import the sync's records and errors, the provider calls of ``accounts.oidc``
+and the settings; they never write users (that is ``sync.writes``).
 """
 
 from __future__ import annotations
