@@ -30,6 +30,7 @@ from accounts.oidc.discovery import discovery_url, fetch_metadata
 from accounts.oidc.http import get_json, provider_request
 from accounts.oidc.jwks import _fits, public_key
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 from accounts.sync.errors import SourceError
 from accounts.sync.tokens import ClientCredentials
 
@@ -284,8 +285,6 @@ def provider_check(
     provider: Provider | None = None, *, client_credentials: bool = False
 ) -> list[CheckResult]:
     """Run every check against one live provider (``default`` unless given); in order."""
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     checks = _Checks()
     issuer = provider.issuer

@@ -23,7 +23,7 @@ from accounts.providers.provider import (
     SOURCE_DATABASE,
     provider_build,
 )
-from accounts.providers.registry import declared_providers
+from accounts.providers.registry import declared_providers, settings_provider
 
 
 def _https_urls(db_field: models.Field, **kwargs):
@@ -182,8 +182,6 @@ class OIDCProviderAdmin(admin.ModelAdmin):
         return "set (stored encrypted)" if obj.client_secret_encrypted else "not set"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        from accounts.providers.registry import settings_provider
-
         default = settings_provider()
         declared = ([default] if default.issuer else []) + declared_providers()
         context = {"declared_providers": declared, **(extra_context or {})}

@@ -28,6 +28,7 @@ from accounts.errors import OIDCError, TokenError
 from accounts.oidc import jwks
 from accounts.oidc.tokens import pyjwt_reason
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 
 class BearerError(OIDCError):
@@ -67,8 +68,6 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def _provider(provider: Provider | None) -> Provider:
-    from accounts.providers.registry import default_provider
-
     return provider or default_provider()
 
 

@@ -30,7 +30,12 @@ from accounts.oidc.discovery import endpoint
 from accounts.oidc.token_endpoint import token_request
 from accounts.oidc.tokens import unverified_claims
 from accounts.providers.provider import DEFAULT_SLUG, Provider
-from accounts.providers.registry import UnknownProvider, provider_for_token, provider_get
+from accounts.providers.registry import (
+    UnknownProvider,
+    default_provider,
+    provider_for_token,
+    provider_get,
+)
 from accounts.users.identities import user_for_subject
 
 __all__ = ["BearerError", "Caller", "authenticate_bearer"]
@@ -54,8 +59,6 @@ class Caller:
 
 def issued_to_us(answer: dict[str, Any], provider: Provider | None = None) -> bool:
     """Whether an introspection answer names this site as the token's client or audience."""
-    from accounts.providers.registry import default_provider
-
     client_id = (provider or default_provider()).client_id
     aud = answer.get("aud")
     audiences = aud if isinstance(aud, list) else [aud]
@@ -78,8 +81,6 @@ def token_provider(token: str) -> Provider:
 
 def introspect(token: str, provider: Provider | None = None) -> dict[str, Any]:
     """The provider's verdict on a token: ``{}`` unless active, ours and from its issuer."""
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     url = endpoint("introspection_endpoint", required=False, provider=provider)
     if not url:
@@ -107,8 +108,6 @@ KEPT_CLAIMS = (
 
 def introspected_claims(token: str, provider: Provider | None = None) -> dict[str, Any]:
     """The introspection answer of an opaque token, from the cache or the provider."""
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     key = provider.cache_key("bearer", hashlib.sha256(token.encode()).hexdigest())
     cached = cache.get(key)

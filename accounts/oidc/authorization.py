@@ -24,6 +24,7 @@ from accounts.errors import StateError
 from accounts.oidc.discovery import endpoint
 from accounts.oidc.requirement import Requirement
 from accounts.providers.provider import DEFAULT_SLUG, Provider
+from accounts.providers.registry import default_provider
 
 SESSION_STATES = "oidc_states"
 
@@ -83,8 +84,6 @@ def authorization_url(
     ``requirement`` (admin step-up) adds ``max_age``/``acr_values``; the state records it so
     that the callback holds the ID token to exactly what was asked.
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)

@@ -19,6 +19,7 @@ from accounts.errors import ConfigurationError
 from accounts.oidc import signing_keys
 from accounts.oidc.discovery import endpoint
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Long enough for one call with its timeout, short enough to be useless when captured.
@@ -68,8 +69,6 @@ def client_authentication(provider: Provider | None = None) -> ClientAuth:
     The method, client id and secret are the provider's; with ``private_key_jwt`` every
     provider checks the site's one key set (``/oidc/jwks.json``).
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     method = token_auth_method(provider)
     client_id = provider.client_id

@@ -12,13 +12,12 @@ from accounts.conf import oidc_settings
 from accounts.errors import ConfigurationError, ProviderError
 from accounts.oidc.http import get_json
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 logger = logging.getLogger("accounts.discovery")  # the name operators filter on, kept across moves
 
 
 def _provider(provider: Provider | None) -> Provider:
-    from accounts.providers.registry import default_provider
-
     return provider or default_provider()
 
 

@@ -35,6 +35,7 @@ from accounts.errors import ProviderError, TokenError
 from accounts.oidc.discovery import endpoint
 from accounts.oidc.http import get_json
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 from accounts.security.locks import LockTimeout, cache_lock
 
 logger = logging.getLogger("accounts.jwks")  # the name operators filter on, kept across moves
@@ -172,8 +173,6 @@ def signing_key(
     ``kid`` means a rotated key; otherwise the token came from outside and refetches on the
     outsiders' budget. Keys, caches and budgets are the provider's own.
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     asked_at = time.time()
     keyset = _KeySet(provider, endpoint("jwks_uri", provider=provider))

@@ -14,6 +14,7 @@ from accounts.errors import ConfigurationError, InvalidGrant, ProviderError
 from accounts.oidc.client_auth import client_authentication
 from accounts.oidc.http import json_object, provider_request
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 
 def token_request(
@@ -24,8 +25,6 @@ def token_request(
     ``invalid_grant`` becomes ``InvalidGrant`` so that callers can tell a revoked grant
     (sign the user out) from a provider that is down (keep the session for a while).
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     client = client_authentication(provider)
     data = {**data, **client.data}

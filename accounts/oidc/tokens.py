@@ -17,6 +17,7 @@ from accounts.conf import oidc_settings
 from accounts.errors import TokenError
 from accounts.oidc import jwks
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -59,8 +60,6 @@ def header_of(token: str) -> dict[str, Any]:
 
 
 def _provider(provider: Provider | None) -> Provider:
-    from accounts.providers.registry import default_provider
-
     return provider or default_provider()
 
 

@@ -22,6 +22,7 @@ from accounts.conf import admin_acr_values, admin_max_auth_age
 from accounts.errors import OIDCError
 from accounts.oidc.authorization import authorization_url
 from accounts.oidc.requirement import Requirement, shortfall
+from accounts.providers.registry import provider_get
 from accounts.responses import error_response, wants_json
 from accounts.sessions import lifecycle as sessions
 
@@ -51,8 +52,6 @@ def admin_gate(request: HttpRequest) -> HttpResponse | None:
     """None when this staff session may see the admin; else the way to the provider."""
     if sessions.SESSION_EXPIRES_AT not in request.session:
         return None  # not a session made through the provider (break-glass password)
-    from accounts.providers.registry import provider_get
-
     try:  # the provider this session signed in at: its requirement, its sign-in again
         provider = provider_get(request.session.get(sessions.SESSION_PROVIDER, "default"))
     except OIDCError as exc:

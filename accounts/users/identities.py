@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.errors import AccountError
 from accounts.models import OIDCIdentity
 from accounts.providers.provider import ClaimPolicy, Provider
+from accounts.providers.registry import default_provider
 from accounts.users.claims import UserProfile, field_changes, group_changes, map_claims
 from accounts.users.links import email_links
 from accounts.users.usernames import free_usernames
@@ -37,8 +38,6 @@ def _link_by_email(
     provider's ``link_by_email`` (the default provider's when not given).
     """
     if enabled is None:
-        from accounts.providers.registry import default_provider
-
         enabled = default_provider().link_by_email
     user = email_links(issuer, [profile], enabled=enabled).get(profile.subject)
     if user is not None:
@@ -143,8 +142,6 @@ def resolve_user(
     whether a new subject may be created or linked by email. Raises ``AccountError`` when
     the account is not provisioned here or is deactivated.
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     policy = policy or provider.policy
     profile = map_claims(claims, policy)
@@ -172,8 +169,6 @@ def user_for_subject(
     access tokens rarely carry the claims sign-in maps, and their absence must not strip
     anything.
     """
-    from accounts.providers.registry import default_provider
-
     provider = provider or default_provider()
     identity = _find_identity(issuer, str(claims["sub"]))
     if identity is None:
