@@ -59,13 +59,13 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
 }
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
-    # More providers: slug -> settings (JSON in the environment); see accounts/providers.py
+    # More providers: slug -> settings (JSON in the environment); see accounts/providers/provider.py
     "OIDC_PROVIDERS": {},
     "OIDC_PROVIDERS_RELOAD_INTERVAL": 5,  # seconds before a process sees an admin change
     # Calls to providers
     "OIDC_TIMEOUT": 10.0,
     "OIDC_VERIFY_SSL": True,
-    # The site's own keys for private_key_jwt (accounts/signing_keys.py), one set for all
+    # The site's own keys for private_key_jwt (accounts/oidc/signing_keys.py), one set for all
     "OIDC_RP_SIGNING_KEY_FILE": "",  # "": generated into GENERATED_KEY_FILE on first use
     "OIDC_RP_SIGNING_KEY_DELAY": 300,  # seconds a rotated-in key is published before it signs
     # Validation
@@ -97,7 +97,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "OIDC_KEYCLOAK_REALM": "",
     "OIDC_SYNC_SCOPE": "",  # scope of the client-credentials token for SCIM/Keycloak
     "OIDC_SCIM_SUBJECT_ATTRIBUTE": "externalId",  # or "id"; see accounts/sync/sources/scim.py
-    # Audit log and client details (accounts/audit.py, accounts/client_info.py)
+    # Audit log and client details (accounts/audit/log.py, accounts/security/client_info.py)
     "OIDC_AUDIT_RETENTION_DAYS": 180,
     "OIDC_AUDIT_LOG_JSON": False,  # audit log lines as one JSON object each (for a SIEM)
     "OIDC_CLIENT_IP_HEADER": "",  # e.g. X-Forwarded-For, set by your proxy: its last address

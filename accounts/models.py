@@ -55,7 +55,7 @@ class OIDCSession(models.Model):
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
     sid = models.CharField(max_length=255, blank=True, db_index=True)
-    # Encrypted at rest (accounts/token_store.py): read them only through token_store.read.
+    # Encrypted at rest (accounts/sessions/token_store.py): read them only through token_store.read.
     id_token = models.TextField(blank=True)
     access_token = models.TextField(blank=True)
     refresh_token = models.TextField(blank=True)
@@ -93,7 +93,7 @@ class AuditEvent(models.Model):
     """One security event: a sign-in, a sign-out, a refused refresh, a sync run, ...
 
     Written by the flows through ``accounts.audit.log.record`` only, never edited. ``event``,
-    ``outcome`` and ``reason`` are short machine codes (see ``accounts/audit.py``);
+    ``outcome`` and ``reason`` are short machine codes (see ``accounts/audit/log.py``);
     ``provider`` is a plain provider slug (``default`` for the configured provider). No row
     ever holds a token, a code or a secret. ``count`` is above 1 for aggregated rows
     (refused bearer tokens: one row per reason and minute).

@@ -194,7 +194,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
-# Audit log (accounts/audit.py) and the client address of sessions and audit rows
+# Audit log (accounts/audit/log.py) and the client address of sessions and audit rows
 OIDC_AUDIT_RETENTION_DAYS = env.int("OIDC_AUDIT_RETENTION_DAYS", default=180)
 OIDC_AUDIT_LOG_JSON = env.bool("OIDC_AUDIT_LOG_JSON", default=False)
 OIDC_CLIENT_IP_HEADER = env.str("OIDC_CLIENT_IP_HEADER", default="")

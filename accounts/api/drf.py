@@ -1,4 +1,4 @@
-"""Bearer-token protection for Django REST framework, with the same rules as ``api_auth``.
+"""Bearer-token protection for Django REST framework, with the same rules as ``access``.
 
 ::
 
