@@ -27,7 +27,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.api.bearer import BearerError, Caller, authenticate_bearer
+from accounts.api.access_tokens import BearerError
+from accounts.api.bearer import Caller, authenticate_bearer
 from accounts.audit import log as audit
 from accounts.errors import OIDCError
 from accounts.responses import error_response, loggable

@@ -38,7 +38,7 @@ from accounts.providers.registry import (
 )
 from accounts.users.identities import user_for_subject
 
-__all__ = ["BearerError", "Caller", "authenticate_bearer"]
+__all__ = ["Caller", "authenticate_bearer"]
 
 
 @dataclass(frozen=True)
