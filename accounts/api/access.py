@@ -4,7 +4,7 @@
 
     @api_view(scopes={"api:read"}, machines=True)
     def whoami(request):
-        request.caller  # accounts.bearer.Caller: .user (None for a machine), .scopes, ...
+        request.caller  # accounts.api.bearer.Caller: .user (None for a machine), .scopes, ...
 
 A request with ``Authorization: Bearer`` is authenticated by its token alone and is exempt
 from CSRF (a browser never attaches it by itself); a request without one may use the

@@ -118,7 +118,7 @@ def test_unsupported_algorithm_is_refused(discovering_op, settings):
 
 
 def test_hmac_algorithm_passes_with_a_client_secret(discovering_op, settings):
-    # HS256 is keyed with the client secret (accounts.tokens): no JWKS key is needed for it.
+    # HS256 is keyed with the client secret (accounts.oidc.tokens): no JWKS key is needed for it.
     discovering_op.extra_metadata = {"id_token_signing_alg_values_supported": ["RS256", "HS256"]}
     settings.OIDC_RP_SIGN_ALGO = ["HS256"]
 
