@@ -87,6 +87,12 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "OIDC_REFRESH_LEEWAY": 60,
     "OIDC_REFRESH_GRACE": 300,
     "OIDC_REFRESH_LOCK_TIMEOUT": 15,
+    "OIDC_REFRESH_TIMEOUT": 30.0,  # the refresh grant's own read timeout (a spent grant is kept)
+    "OIDC_REFRESH_WAIT": 2.0,  # how long a request waits for its refresh before it goes on
+    # Circuit breaker per provider (accounts/oidc/breaker.py)
+    "OIDC_BREAKER_THRESHOLD": 3,  # consecutive timeouts/connection errors that open it
+    "OIDC_BREAKER_INTERVAL": 5.0,  # first pause, doubled on each failed probe
+    "OIDC_BREAKER_MAX_INTERVAL": 60.0,
     "OIDC_SESSION_MAX_AGE": 60 * 60 * 12,
     # User sync
     "OIDC_SYNC_MAX_DEACTIVATE_RATIO": 0.10,

@@ -54,6 +54,14 @@ class ProviderError(OIDCError):
     status = 502
 
 
+class ProviderNotAnswering(ProviderError):
+    """The provider's circuit breaker is open: it stopped answering, so we do not call it."""
+
+    code = "provider_circuit_open"
+    message = "The identity provider is not answering. Please try again in a minute."
+    status = 503
+
+
 class ConfigurationError(ProviderError):
     """The provider and this site's settings disagree: a wrong secret, another issuer.
 

@@ -63,6 +63,9 @@ class OIDCSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     provider_unreachable_since = models.DateTimeField(null=True, blank=True)
+    # A refresh claimed this row at this moment and has not stored its result yet: nobody
+    # else may spend the refresh token meanwhile, whatever lock they hold (see refresh.py).
+    refresh_started_at = models.DateTimeField(null=True, blank=True)
     # What the user sees in their list of sessions, recorded at sign-in.
     user_agent = models.CharField(max_length=300, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)

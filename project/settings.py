@@ -166,6 +166,13 @@ OIDC_ACCESS_TOKEN_TYPES = env.list(
     "OIDC_ACCESS_TOKEN_TYPES", default=["at+jwt", "application/at+jwt"]
 )
 OIDC_REFRESH_LOCK_TIMEOUT = env.int("OIDC_REFRESH_LOCK_TIMEOUT", default=15)
+# A refresh grant waits this long for the provider (a grant that timed out may be spent) ...
+OIDC_REFRESH_TIMEOUT = env.float("OIDC_REFRESH_TIMEOUT", default=30.0)
+# ... while the request that started it waits at most this long, then goes on.
+OIDC_REFRESH_WAIT = env.float("OIDC_REFRESH_WAIT", default=2.0)
+OIDC_BREAKER_THRESHOLD = env.int("OIDC_BREAKER_THRESHOLD", default=3)
+OIDC_BREAKER_INTERVAL = env.float("OIDC_BREAKER_INTERVAL", default=5.0)
+OIDC_BREAKER_MAX_INTERVAL = env.float("OIDC_BREAKER_MAX_INTERVAL", default=60.0)
 # More providers (JSON: slug -> settings; see the README) besides those added in the admin
 try:
     OIDC_PROVIDERS = env.json("OIDC_PROVIDERS", default={})

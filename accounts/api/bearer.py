@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
-
 from accounts.api.access_tokens import BearerError, looks_like_jwt, scopes_of, validate_access_token
 from accounts.conf import oidc_settings
 from accounts.errors import AccountError
@@ -36,6 +34,7 @@ from accounts.providers.registry import (
     provider_for_token,
     provider_get,
 )
+from accounts.security import shared_cache
 from accounts.users.identities import user_for_subject
 
 __all__ = ["Caller", "authenticate_bearer"]
@@ -110,14 +109,14 @@ def introspected_claims(token: str, provider: Provider | None = None) -> dict[st
     """The introspection answer of an opaque token, from the cache or the provider."""
     provider = provider or default_provider()
     key = provider.cache_key("bearer", hashlib.sha256(token.encode()).hexdigest())
-    cached = cache.get(key)
+    cached = shared_cache.get(key)
     if cached is None:
         cached = introspect(token, provider)
         ttl = oidc_settings.OIDC_BEARER_CACHE_TTL
         if isinstance(cached.get("exp"), (int, float)):
             ttl = max(1, min(ttl, int(cached["exp"] - time.time())))
         cached = {name: cached[name] for name in KEPT_CLAIMS if name in cached}
-        cache.set(key, cached, ttl)  # a refusal is remembered too
+        shared_cache.set(key, cached, ttl)  # a refusal is remembered too
     if not cached:
         raise BearerError()
     return cached

@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.conf import oidc_settings
 from accounts.models import AuditEvent
+from accounts.security import shared_cache
 from accounts.security.client_info import client_ip, user_agent
 
 logger = logging.getLogger("accounts.audit")
@@ -180,14 +180,14 @@ def record_sampled(
     bucket = int((now or time.time()) // SAMPLE_WINDOW)
     base = f"oidc:audit:{event}:{reason[:64]}:{provider[:64]}"
     key = f"{base}:{bucket}"
-    if cache.add(key, 1, timeout=SAMPLE_WINDOW * 3):
+    if shared_cache.add(key, 1, timeout=SAMPLE_WINDOW * 3):
         row = record(event, outcome, request=request, reason=reason, provider=provider)
         if row is not None:
-            cache.set(f"{key}:row", row.pk, timeout=SAMPLE_WINDOW * 3)
+            shared_cache.set(f"{key}:row", row.pk, timeout=SAMPLE_WINDOW * 3)
         _flush(f"{base}:{bucket - 1}")
         return True
     try:
-        count = cache.incr(key)
+        count = shared_cache.incr(key)
     except ValueError:  # expired between add and incr: the next event starts a new row
         return False
     if _should_flush(count):
@@ -196,8 +196,8 @@ def record_sampled(
 
 
 def _flush(key: str, count: int | None = None) -> None:
-    count = cache.get(key) if count is None else count
-    pk = cache.get(f"{key}:row")
+    count = shared_cache.get(key) if count is None else count
+    pk = shared_cache.get(f"{key}:row")
     if count and pk:
         AuditEvent.objects.filter(pk=pk, count__lt=count).update(count=count)
 

@@ -6,13 +6,12 @@ import logging
 import time
 from typing import Any
 
-from django.core.cache import cache
-
 from accounts.conf import oidc_settings
 from accounts.errors import ConfigurationError, ProviderError
 from accounts.oidc.http import get_json
 from accounts.providers.provider import Provider
 from accounts.providers.registry import default_provider
+from accounts.security import shared_cache
 
 logger = logging.getLogger("accounts.discovery")  # the name operators filter on, kept across moves
 
@@ -49,7 +48,7 @@ _STALE_KEEP_SECONDS = 7 * 24 * 3600
 def _document(provider: Provider) -> dict[str, Any]:
     """The discovery document: cached, refreshed after the TTL, stale while unreachable."""
     issuer, key = provider.issuer, provider.cache_key("discovery")
-    entry = cache.get(key)
+    entry = shared_cache.get(key, remember=True)
     if entry and time.time() - entry["fetched_at"] < oidc_settings.OIDC_DISCOVERY_CACHE_TTL:
         return entry["document"]
     try:
@@ -61,7 +60,7 @@ def _document(provider: Provider) -> dict[str, Any]:
             return entry["document"]
         raise
     entry = {"document": document, "fetched_at": time.time()}
-    cache.set(key, entry, _STALE_KEEP_SECONDS)
+    shared_cache.set(key, entry, _STALE_KEEP_SECONDS, keep_local=True)
     return document
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import requests
 
 from accounts.conf import oidc_settings
-from accounts.errors import ProviderError
+from accounts.errors import ProviderError, ProviderNotAnswering
+from accounts.oidc import breaker
 
 _session = requests.Session()
 # One session serves every user and thread: never let a provider's cookie travel from one
@@ -25,16 +26,31 @@ def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
 
     Connection failures and 5xx answers become ``ProviderError`` whose ``detail`` names the
     URL (never a body or a header) for the caller's one log line; the caller decides how to
-    read 4xx answers.
+    read 4xx answers. While the provider's circuit breaker is open the call is not made:
+    ``ProviderNotAnswering`` (a 503) at once.
     """
     kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
     kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
+    if not breaker.allow(url):
+        raise ProviderNotAnswering(
+            detail=f"{method} {url} not sent: the provider stopped answering, retrying later"
+        )
     try:
         response = _session.request(method, url, **kwargs)
-    except requests.RequestException as exc:
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        breaker.failure(url)
         raise ProviderError(
             "provider_unreachable", detail=f"{method} {url} failed: {type(exc).__name__}"
         ) from exc
+    except requests.RequestException as exc:
+        breaker.success(url)  # it answered, with something we could not use
+        raise ProviderError(
+            "provider_unreachable", detail=f"{method} {url} failed: {type(exc).__name__}"
+        ) from exc
+    except BaseException:
+        breaker.success(url)  # never leave a probe marked as in flight
+        raise
+    breaker.success(url)
     if response.status_code >= 500:
         raise ProviderError(
             "provider_unavailable", detail=f"{method} {url} answered {response.status_code}"

@@ -28,7 +28,6 @@ from typing import Any
 
 import josepy
 from cryptography.hazmat.primitives import serialization
-from django.core.cache import cache
 
 from accounts.conf import oidc_settings
 from accounts.errors import ProviderError, TokenError
@@ -36,7 +35,8 @@ from accounts.oidc.discovery import endpoint
 from accounts.oidc.http import get_json
 from accounts.providers.provider import Provider
 from accounts.providers.registry import default_provider
-from accounts.security.locks import LockTimeout, cache_lock
+from accounts.security import shared_cache
+from accounts.security.locks import CacheUnavailable, LockTimeout, cache_lock
 
 logger = logging.getLogger("accounts.jwks")  # the name operators filter on, kept across moves
 
@@ -72,7 +72,7 @@ def _fetch(keyset: _KeySet) -> dict[str, Any]:
     if not isinstance(keys, list):
         raise ProviderError("jwks_malformed", "The identity provider's keys could not be read.")
     entry = {"keys": [k for k in keys if isinstance(k, dict)], "fetched_at": time.time()}
-    cache.set(_cache_key(keyset), entry, _STALE_KEEP_SECONDS)
+    shared_cache.set(_cache_key(keyset), entry, _STALE_KEEP_SECONDS, keep_local=True)
     logger.info(
         "fetched JWKS of %s from %s (%d keys)", keyset.provider.slug, uri, len(entry["keys"])
     )
@@ -80,7 +80,7 @@ def _fetch(keyset: _KeySet) -> dict[str, Any]:
 
 
 def _cached(keyset: _KeySet) -> dict[str, Any] | None:
-    return cache.get(_cache_key(keyset))
+    return shared_cache.get(_cache_key(keyset), remember=True)
 
 
 def _load(keyset: _KeySet) -> list[dict[str, Any]]:
@@ -112,6 +112,11 @@ def _refetch(keyset: _KeySet, *, asked_at: float) -> list[dict[str, Any]]:
     except LockTimeout:
         entry = _cached(keyset)
         return entry["keys"] if entry else []
+    except CacheUnavailable:  # coalesced within this process only, while the cache is down
+        with _refetch_lock:
+            if not _not_fetched_since(keyset, asked_at):
+                return _cached(keyset)["keys"]
+            return _fetch(keyset)["keys"]
 
 
 def _not_fetched_since(keyset: _KeySet, moment: float) -> bool:
@@ -123,9 +128,9 @@ def _outsider_may_refetch(keyset: _KeySet, kid: str | None) -> bool:
     """The budget of tokens anybody can send: once per ``kid`` and once overall per interval."""
     interval = oidc_settings.OIDC_JWKS_REFETCH_INTERVAL
     marker = hashlib.sha256(str(kid).encode()).hexdigest()[:32]
-    if not cache.add(keyset.key("jwks-outsider-kid", marker), 1, interval):
+    if not shared_cache.add(keyset.key("jwks-outsider-kid", marker), 1, interval):
         return False
-    return cache.add(keyset.key("jwks-outsider"), 1, interval)
+    return shared_cache.add(keyset.key("jwks-outsider"), 1, interval)
 
 
 def _fits(jwk: dict[str, Any], alg: str) -> bool:

@@ -18,17 +18,23 @@ from accounts.providers.registry import default_provider
 
 
 def token_request(
-    url: str, data: dict[str, str], *, provider: Provider | None = None
+    url: str,
+    data: dict[str, str],
+    *,
+    provider: Provider | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """POST to a provider's token endpoint with its client authentication; return the JSON.
 
     ``invalid_grant`` becomes ``InvalidGrant`` so that callers can tell a revoked grant
     (sign the user out) from a provider that is down (keep the session for a while).
+    ``timeout``: the refresh grant waits longer than other calls (``OIDC_REFRESH_TIMEOUT``).
     """
     provider = provider or default_provider()
     client = client_authentication(provider)
     data = {**data, **client.data}
-    response = provider_request("POST", url, data=data, auth=client.basic)
+    extra = {} if timeout is None else {"timeout": timeout}
+    response = provider_request("POST", url, data=data, auth=client.basic, **extra)
     if response.status_code == 200:
         return json_object(response, url)
     error = _error_code(response)

@@ -25,6 +25,10 @@ class LockTimeout(Exception):
     """Another holder kept the lock longer than we were willing to wait."""
 
 
+class CacheUnavailable(Exception):
+    """The shared cache errored while taking the lock: the caller falls back to another lock."""
+
+
 def cache_is_shared() -> bool:
     """Whether the default cache is seen by every process (not local memory or a dummy)."""
     # ``django.core.cache.cache`` is a proxy: look at the backend object behind it.
@@ -37,17 +41,31 @@ def cache_lock(key: str, *, ttl: float, wait: float) -> Iterator[None]:
     """Hold ``key`` in the cache for at most ``ttl`` seconds; give up after ``wait``.
 
     The lock expires by itself if its holder dies. Releasing deletes it only while it is
-    still ours, so a holder that overran ``ttl`` cannot release somebody else's lock.
+    still ours, so a holder that overran ``ttl`` cannot release somebody else's lock. A cache
+    that errors raises ``CacheUnavailable``: the caller takes another kind of lock.
     """
     token = uuid.uuid4().hex
     deadline = time.monotonic() + wait
-    while not cache.add(key, token, ttl):
+    while not _add(key, token, ttl):
         if time.monotonic() > deadline:
             raise LockTimeout(key)
         time.sleep(0.05)
     try:
         yield
     finally:
+        _release(key, token)
+
+
+def _add(key: str, token: str, ttl: float) -> bool:
+    try:
+        return bool(cache.add(key, token, ttl))
+    except Exception as exc:  # the client's own error types: any means the cache is down
+        raise CacheUnavailable(f"{type(exc).__name__} taking a cache lock") from exc
+
+
+def _release(key: str, token: str) -> None:
+    """Delete the lock while it is still ours; a cache gone meanwhile lets it expire."""
+    with contextlib.suppress(Exception):
         if cache.get(key) == token:
             cache.delete(key)
 

@@ -26,6 +26,8 @@ logger = logging.getLogger("accounts.cache")
 # while Redis is down evicts old entries instead of growing the process.
 LOCAL_MAX_ENTRIES = 10_000
 LOG_INTERVAL = 60.0
+# How long a remembered copy may stand in for the cache (documents carry their own age).
+REMEMBER_SECONDS = 7 * 24 * 3600
 
 _MISSING = object()
 
@@ -113,14 +115,22 @@ def cache_errors(within: float = LOG_INTERVAL) -> bool:
     return bool(last) and time.monotonic() - last < within
 
 
-def get(key: str, default: Any = None) -> Any:
-    """The cached value, else the process-local copy when the cache errors."""
+def get(key: str, default: Any = None, *, remember: bool = False) -> Any:
+    """The cached value, else the process-local copy when the cache errors.
+
+    ``remember``: keep what the cache answered in this process too (bounded), so that a
+    later outage still finds it: discovery documents and JWKS ride out a Redis restart.
+    """
     try:
         value = cache.get(key, _MISSING)
     except Exception as exc:  # any client error is a cache outage here
         _degraded("get", exc)
         return local.get(key, default)
-    return default if value is _MISSING else value
+    if value is _MISSING:
+        return local.get(key, default) if remember else default
+    if remember:
+        local.set(key, value, REMEMBER_SECONDS)
+    return value
 
 
 def set(key: str, value: Any, timeout: float | None, *, keep_local: bool = False) -> None:
@@ -132,14 +142,6 @@ def set(key: str, value: Any, timeout: float | None, *, keep_local: bool = False
     except Exception as exc:
         _degraded("set", exc)
         local.set(key, value, timeout)
-
-
-def get_or_local(key: str, default: Any = None) -> Any:
-    """The cached value; the local copy when the cache errors or has lost the key."""
-    value = get(key, _MISSING)
-    if value is _MISSING:
-        return local.get(key, default)
-    return value
 
 
 def add(key: str, value: Any, timeout: float | None) -> bool:

@@ -39,6 +39,10 @@ MESSAGES = {
 }
 
 
+# Outcomes that serve the request as it is: refreshed, or kept while the provider is slow.
+KEPT = (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN, Outcome.BUSY, Outcome.PENDING)
+
+
 class OIDCSessionMiddleware:
     """Refresh tokens before they expire; end sessions that cannot be kept."""
 
@@ -76,7 +80,7 @@ class OIDCSessionMiddleware:
         ):
             return None  # the fast path
         outcome = refresh_session(request, started=now)
-        if outcome in (Outcome.FRESH, Outcome.REFRESHED, Outcome.PROVIDER_DOWN, Outcome.BUSY):
+        if outcome in KEPT:
             return None
         if outcome is Outcome.NO_REFRESH_TOKEN:
             if is_navigation(request):

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import checks as account_checks
 from accounts.models import OIDCSession
+from accounts.security.locks import LockTimeout
 from accounts.sessions import lifecycle as sessions
 from accounts.sessions import token_store
 from accounts.sessions.refresh import RETRY_INTERVAL, lock_key, session_lock
@@ -441,16 +442,37 @@ def test_session_locks_of_different_sessions_do_not_wait_for_each_other(redis_ca
     assert time.monotonic() - started < 0.2
 
 
-@pytest.mark.django_db
-def test_without_a_shared_cache_session_lock_locks_the_session_row(client, op):
-    row = sign_in(client, op)
+@pytest.mark.django_db(transaction=True)
+def test_without_a_shared_cache_session_lock_is_an_advisory_lock_on_postgresql(settings):
+    """No transaction is held while the provider answers, and a second holder waits."""
     assert type(caches["default"]).__name__ == "LocMemCache"
-    with CaptureQueriesContext(connection) as queries, session_lock(row.session_key):
-        assert cache.get(lock_key(row.session_key)) is None
-        assert connection.in_atomic_block
-    locks = [q["sql"] for q in queries if "FOR UPDATE" in q["sql"]]
-    assert len(locks) == 1
-    assert row.session_key in locks[0]
+    assert connection.vendor == "postgresql"
+    settings.OIDC_REFRESH_LOCK_TIMEOUT = 0.3
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with session_lock("session-a"):
+            held.set()
+            release.wait(5)
+        connection.close()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(5)
+        with CaptureQueriesContext(connection) as queries:
+            with pytest.raises(LockTimeout), session_lock("session-a"):
+                pass  # pragma: no cover - the lock is held by the other thread
+            with session_lock("session-b"):  # another session: its own lock
+                assert not connection.in_atomic_block
+        assert any("pg_try_advisory_lock" in q["sql"] for q in queries)
+        assert cache.get(lock_key("session-a")) is None
+    finally:
+        release.set()
+        thread.join(5)
+    with session_lock("session-a"):  # released by its holder
+        pass
 
 
 # --- system check --------------------------------------------------------------------------

@@ -140,14 +140,21 @@ def test_rotated_tokens_meeting_a_busy_database_are_stored_on_a_retry(client, op
 
 
 def test_a_database_that_stays_busy_never_makes_a_500(client, op, monkeypatch, caplog):
-    sign_in(client, op, expires_in=-5, refresh_token="rt-old")
+    row = sign_in(client, op, expires_in=-5, refresh_token="rt-old")
     answer_refresh(op)
-    failing_saves(monkeypatch, failures=100)
+    monkeypatch.setattr("accounts.sessions.refresh.STORE_DEADLINE", 0.2)
+    failing_saves(monkeypatch, failures=10**9)
     assert client.get("/members/").status_code == 200
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "could not be stored" in errors[0]
     assert "rt-" not in errors[0] and "at-" not in errors[0]
+    # The rotated token never reached the row: its claim stays, so no request spends the
+    # old refresh token (the provider would revoke the grant) until the claim lapses.
+    assert OIDCSession.objects.get(pk=row.pk).refresh_started_at is not None
+    monkeypatch.undo()
+    assert client.get("/members/").status_code == 200
+    assert op.count("/token") == 1
 
 
 def test_refused_client_credentials_keep_the_session_and_log_a_configuration_error(
