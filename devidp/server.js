@@ -651,7 +651,21 @@ function rotateKeys() {
   return fresh.kid;
 }
 
+// The provider's clock, shifted by /__dev/clock?offset=SECONDS (fault tests: a provider
+// whose clock is ahead). oidc-provider stamps iat/exp from Date.now().
+const realNow = Date.now.bind(Date);
+let clockOffsetSeconds = Number(process.env.DEVIDP_CLOCK_OFFSET || 0);
+Date.now = () => realNow() + clockOffsetSeconds * 1000;
+
+function setClock(req) {
+  const offset = Number(new URL(req.url, 'http://devidp.invalid').searchParams.get('offset') || 0);
+  clockOffsetSeconds = Number.isFinite(offset) ? offset : 0;
+  log(`clock offset now ${clockOffsetSeconds} s`);
+  return { offset: clockOffsetSeconds };
+}
+
 const DEV_ROUTES = {
+  '/__dev/clock': { method: 'POST', run: setClock },
   '/__dev/stats': { method: 'GET', run: () => stats },
   '/__dev/stats/reset': {
     method: 'POST',
@@ -671,7 +685,7 @@ function handleDev(req, res, pathname) {
     res.setHeader('allow', routeDef.method);
     sendJson(res, 405, { error: 'method_not_allowed', allow: routeDef.method });
   } else {
-    sendJson(res, 200, routeDef.run());
+    sendJson(res, 200, routeDef.run(req));
   }
 }
 

@@ -68,6 +68,11 @@ def _remember(request: HttpRequest, state: str, entry: dict[str, Any]) -> None:
         states.pop(min(states, key=lambda k: states[k].get("created", 0)))
     states[state] = entry
     request.session[SESSION_STATES] = states
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        # An anonymous browser's session holds nothing but pending states: it lives as
+        # long as they do, so a flood of sign-in starts leaves no row behind for 12 hours.
+        request.session.set_expiry(ttl)
 
 
 def authorization_url(

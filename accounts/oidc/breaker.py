@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from accounts.conf import oidc_settings
+from accounts.providers.provider import Provider
 from accounts.security import shared_cache
 
 logger = logging.getLogger("accounts.breaker")
@@ -119,6 +120,12 @@ def is_open(url: str) -> bool:
         if state is not None and state.open_until > now:
             return True
     return _hinted_open_until(where) > now
+
+
+def provider_down(provider: Provider) -> bool:
+    """Whether the breaker of the provider's issuer or of an endpoint set by hand is open."""
+    urls = [provider.issuer, *(url for url in provider.endpoints.values() if url)]
+    return any(is_open(url) for url in urls)
 
 
 def reset() -> None:

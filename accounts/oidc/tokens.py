@@ -32,8 +32,11 @@ REASONS = {
     "missing_azp": "The sign-in token names several audiences but not which one it is for.",
     "untrusted_audience": "The sign-in token is also meant for an application this site does "
     "not trust.",
-    "expired": "The sign-in token has expired. Check that this computer's clock is right.",
-    "issued_in_future": "The sign-in token was issued in the future. A clock is wrong.",
+    "expired": "The sign-in token has already expired: the identity provider's clock and this "
+    "site's disagree. Please tell the site's administrators.",
+    "issued_in_future": "The identity provider's clock is ahead of this site's (its sign-in "
+    "token was issued in the future). Please tell the site's administrators; signing in again "
+    "will not help until the clocks agree.",
     "missing_claim": "The sign-in token is missing required information.",
     "wrong_nonce": "The sign-in token does not belong to this sign-in attempt.",
     "sub_mismatch": "The identity provider returned details of a different user.",

@@ -225,8 +225,46 @@ def end_user_sessions(
 
 
 def user_sessions(user: Any) -> QuerySet[OIDCSession]:
-    """The user's signed-in sessions, newest first (for the profile page)."""
-    return OIDCSession.objects.filter(user=user).order_by("-created_at", "-pk")
+    """The user's signed-in sessions, newest first (for the profile page).
+
+    Only sessions that are still alive: a row whose Django session expired or went away
+    (before ``clearsessions`` removed it) is never listed as "where you are signed in".
+    """
+    rows = OIDCSession.objects.filter(user=user).order_by("-created_at", "-pk")
+    if _database_sessions():
+        return rows.filter(session_key__in=_live_session_keys())
+    store_class = _session_store_class()
+    dead = [row.pk for row in rows if not store_class().exists(row.session_key)]
+    return rows.exclude(pk__in=dead) if dead else rows
+
+
+def _database_sessions() -> bool:
+    return settings.SESSION_ENGINE.endswith(("backends.db", "backends.cached_db"))
+
+
+def _live_session_keys() -> QuerySet:
+    from django.contrib.sessions.models import Session
+
+    return Session.objects.filter(expire_date__gt=datetime.now(tz=UTC)).values("session_key")
+
+
+def prune_orphans() -> int:
+    """Delete the OIDC state of sessions that are gone (expired, cleared, flushed).
+
+    ``clearsessions`` runs this after Django's own clean-up. With signed-cookie sessions
+    the server cannot tell a live session from a dead one: nothing is deleted then.
+    """
+    if settings.SESSION_ENGINE.endswith("signed_cookies"):
+        return 0
+    if _database_sessions():
+        orphans = OIDCSession.objects.exclude(session_key__in=_live_session_keys())
+        deleted, _ = orphans.delete()
+        return deleted
+    store_class = _session_store_class()
+    keys = OIDCSession.objects.values_list("session_key", flat=True).iterator()
+    dead = [key for key in keys if not store_class().exists(key)]
+    deleted, _ = OIDCSession.objects.filter(session_key__in=dead).delete()
+    return deleted
 
 
 def end_other_sessions(request: HttpRequest) -> int:

@@ -215,11 +215,44 @@ def refresh_session(request: HttpRequest, *, started: float | None = None) -> Ou
             target=_run, args=(job, request, key, started), name="oidc-refresh", daemon=False
         )
         thread.start()
-    # A refresh already in flight for longer than the wait is not waited for again.
+    # A refresh already in flight for longer than the wait is not waited for again, and
+    # while the provider is known to be slow, no request waits for it at all.
+    provider = str(request.session.get(sessions.SESSION_PROVIDER) or "default")
     wait = oidc_settings.OIDC_REFRESH_WAIT - (time.monotonic() - job.began)
+    if _known_slow(provider):
+        wait = 0.0
     if not job.done.wait(max(wait, 0.0)):
+        _mark_slow(provider)
         return Outcome.PENDING
+    if job.result.outcome is Outcome.REFRESHED:
+        _mark_slow(provider, slow=False)
     return _apply(request, job.result)
+
+
+# How long a provider that kept a request waiting is not waited for again (seconds).
+SLOW_FOR = 5.0
+_slow_until: dict[str, float] = {}
+
+
+def _slow_key(provider: str) -> str:
+    return f"oidc:refresh-slow:{provider}"
+
+
+def _known_slow(provider: str) -> bool:
+    if _slow_until.get(provider, 0.0) > time.monotonic():
+        return True
+    if shared_cache.get(_slow_key(provider)):  # another process found it slow
+        _slow_until[provider] = time.monotonic() + SLOW_FOR
+        return True
+    return False
+
+
+def _mark_slow(provider: str, *, slow: bool = True) -> None:
+    if slow:
+        _slow_until[provider] = time.monotonic() + SLOW_FOR
+        shared_cache.set(_slow_key(provider), 1, SLOW_FOR)
+    elif _slow_until.pop(provider, None) is not None:
+        shared_cache.delete(_slow_key(provider))
 
 
 def _run(job: _Job, request: HttpRequest, key: str, started: float) -> None:

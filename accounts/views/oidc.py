@@ -19,9 +19,16 @@ from mozilla_django_oidc.views import (
 
 from accounts.audit import log as audit
 from accounts.conf import token_auth_method
-from accounts.errors import AccountError, OIDCError, StateError, StepUpError, TokenError
+from accounts.errors import (
+    AccountError,
+    OIDCError,
+    ProviderNotAnswering,
+    StateError,
+    StepUpError,
+    TokenError,
+)
 from accounts.models import OIDCIdentity
-from accounts.oidc import signing_keys
+from accounts.oidc import breaker, signing_keys
 from accounts.oidc.authorization import authorization_url, consume_state, safe_next_url
 from accounts.oidc.discovery import get_metadata
 from accounts.oidc.requirement import Requirement
@@ -61,6 +68,8 @@ class AuthenticateView(OIDCAuthenticationRequestView):
             provider, login_hint = sign_in_target(request)
             if provider is None:
                 return HttpResponseRedirect(_signin_page(next_url))
+            if breaker.provider_down(provider):  # not a redirect to a provider known down
+                raise ProviderNotAnswering(detail=f"sign-in at {provider.slug} not started")
             # Headed for the admin: ask for what the admin will want, in this one round trip.
             requirement = admin_requirement(provider) if is_admin_url(next_url) else None
             url = authorization_url(
@@ -144,6 +153,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
         previous = sessions.current(request)  # a silent re-auth, or another user's session
         with transaction.atomic():  # signed in only together with the tokens' record
             auth.login(request, user, backend="accounts.backends.OIDCBackend")  # new key
+            request.session.set_expiry(None)  # the session's own lifetime, not the state's
             if previous is not None:
                 previous.delete()  # its session key is gone with the rotation
             sessions.store_tokens(

@@ -27,8 +27,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from tests.support.devidp import REPO_ROOT, DevIdP, free_port, start_devidp
-from tests.support.postgres import start_postgres
-from tests.support.redis import start_redis
+from tests.support.postgres import PostgresCluster, start_postgres
+from tests.support.redis import RedisServer, start_redis
 from tests.support.signin import new_session, sign_in_with_requests
 
 # name -> (server, workers per instance, instances, database, shared cache)
@@ -49,6 +49,8 @@ class Deployment:
     logs: list[Path]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     stoppers: list[Any] = field(default_factory=list)
+    redis: RedisServer | None = None
+    postgres: PostgresCluster | None = None
 
     def sign_in(self, username: str) -> requests.Session:
         """The authorization-code flow over plain HTTP: site -> IdP login form -> site."""
@@ -90,9 +92,17 @@ class Deployment:
 
 
 def start_deployment(
-    kind: str, *, workdir: Path, access_token_ttl: int = 2, rotate: bool = True
+    kind: str,
+    *,
+    workdir: Path,
+    access_token_ttl: int = 2,
+    rotate: bool = True,
+    site_env: dict[str, str] | None = None,
 ) -> Deployment:
-    """Start everything ``kind`` needs (see ``KINDS``); stop it with ``stop()``."""
+    """Start everything ``kind`` needs (see ``KINDS``); stop it with ``stop()``.
+
+    ``site_env``: settings of the site's processes on top of the deployment's own.
+    """
     server, workers, instances, database, shared_cache = KINDS[kind]
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +117,7 @@ def start_deployment(
     deployment = Deployment(kind=kind, idp=idp, urls=urls, logs=[], stoppers=[idp.stop])
     try:
         env = _site_env(deployment, workdir, database=database, shared_cache=shared_cache)
+        env.update(site_env or {})
         manage = [sys.executable, "manage.py"]
         subprocess.run(
             [*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env, check=True
@@ -154,6 +165,7 @@ def _site_env(
     else:
         cluster = start_postgres()
         deployment.stoppers.append(cluster.stop)
+        deployment.postgres = cluster
         database_url = cluster.url
     env.update(
         {
@@ -170,21 +182,22 @@ def _site_env(
     if shared_cache:
         redis = start_redis(workdir / "redis")
         deployment.stoppers.append(redis.stop)
+        deployment.redis = redis
         env["CACHE_URL"] = redis.url
     return env
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Return once ``url``/healthz answers 200; raise with the log if the server died."""
+    """Return once ``url``/readyz answers 200; raise with the log if the server died."""
     http = new_session()
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if http.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if http.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer /healthz within {READY_TIMEOUT:.0f}s")
+    raise RuntimeError(f"{url} did not answer /readyz within {READY_TIMEOUT:.0f}s")

@@ -17,9 +17,11 @@ Only ever talks to 127.0.0.1 / localhost. Needs ``node`` on PATH and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -142,6 +144,17 @@ class DevIdP:
         """
         return str(_request_json("POST", f"{self.issuer}/__dev/rotate-keys")["kid"])
 
+    def set_clock_offset(self, seconds: float) -> None:
+        """Shift the provider's clock (its tokens' iat/exp) by ``seconds`` from now on."""
+        _request_json("POST", f"{self.issuer}/__dev/clock?offset={seconds}")
+
+    def pause(self) -> None:
+        """Stop the process (SIGSTOP): connections are accepted by the kernel, never answered."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def set_users(self, users: list[dict[str, Any]]) -> None:
         """Atomically replace the users file.
 
@@ -165,6 +178,8 @@ class DevIdP:
     def stop(self) -> None:
         """Terminate the process: SIGTERM, then SIGKILL after 5 s. Idempotent."""
         if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGCONT)  # a paused process cannot stop
             self.process.terminate()
             try:
                 self.process.wait(timeout=STOP_TIMEOUT)

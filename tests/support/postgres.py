@@ -48,6 +48,27 @@ class PostgresCluster:
     def _cmd(self, *args: str) -> list[str]:
         return ["runuser", "-u", self.run_as, "--", *args] if self.run_as else list(args)
 
+    options: str = ""
+
+    def pause(self) -> None:
+        """Stop the server (fast shutdown: connections are cut), keeping its data."""
+        subprocess.run(
+            self._cmd(str(pg_bin() / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "stop"),
+            capture_output=True,
+            check=True,
+        )
+
+    def resume(self) -> None:
+        subprocess.run(
+            self._cmd(
+                *(str(pg_bin() / "pg_ctl"), "-D", str(self.datadir), "-o", self.options),
+                *("-l", str(self.datadir.parent / "postgres.log"), "-w", "-t", "30", "start"),
+            ),
+            capture_output=True,
+            check=True,
+        )
+        _wait_for_port(self.port)
+
     def stop(self) -> None:
         subprocess.run(
             self._cmd(str(pg_bin() / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"),
@@ -88,6 +109,7 @@ def start_postgres() -> PostgresCluster:
         f"-c synchronous_commit=off -c full_page_writes=off -c unix_socket_directories={root} "
         "-c max_connections=200"
     )
+    cluster.options = options
     subprocess.run(
         cluster._cmd(
             str(bindir / "pg_ctl"),

@@ -17,10 +17,22 @@ REDIS_SERVER = "/usr/bin/redis-server"
 class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
+    workdir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """Kill the server (SIGKILL): every connection drops, nothing is kept."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    def restart(self) -> None:
+        """Start an empty server again on the same port."""
+        self.process = _spawn(self.port, self.workdir or Path("/tmp"))
+        _wait_for_ping(self)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -35,11 +47,16 @@ def start_redis(workdir: Path) -> RedisServer:
     """Start redis-server on a free port; return once it answers PING."""
     if not shutil.which(REDIS_SERVER):
         raise RuntimeError(f"{REDIS_SERVER} is missing: install Debian's redis-server package")
-    import redis
 
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    process = subprocess.Popen(
+    server = RedisServer(port=port, process=_spawn(port, workdir), workdir=workdir)
+    _wait_for_ping(server)
+    return server
+
+
+def _spawn(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             *(REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1"),
             *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
@@ -47,15 +64,19 @@ def start_redis(workdir: Path) -> RedisServer:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = RedisServer(port=port, process=process)
-    client = redis.Redis(host="127.0.0.1", port=port)
+
+
+def _wait_for_ping(server: RedisServer) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=server.port)
     deadline = time.monotonic() + 10
     while True:
         try:
             client.ping()
-            return server
+            return
         except redis.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
+            if time.monotonic() > deadline or server.process.poll() is not None:
                 server.stop()
-                raise RuntimeError(f"redis-server did not start on port {port}") from None
+                raise RuntimeError(f"redis-server did not start on port {server.port}") from None
             time.sleep(0.05)
