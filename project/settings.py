@@ -252,18 +252,14 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"outage": {"()": "accounts.views.availability.DatabaseOutageLogFilter"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["outage"],
-        }
-    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django's own "django" logger has a console handler of its own (in debug) and also
         # passes its records up to the root: one handler, the root's, prints each line once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.request": {"level": "ERROR"},
+        # A database outage is logged once a minute by accounts.views.availability instead
+        # of a traceback per request.
+        "django.request": {"level": "ERROR", "filters": ["outage"]},
     },
 }

@@ -54,9 +54,15 @@ def _fresh_cache() -> None:
 
     So do the admin's providers that this process remembers (rolled-back rows send no signal).
     """
+    from accounts.oidc import breaker
     from accounts.providers.registry import registry_forget
+    from accounts.security import shared_cache
+    from accounts.sessions import refresh
 
     cache.clear()
+    shared_cache.local.clear()
+    breaker.reset()
+    refresh._slow_until.clear()
     registry_forget()
 
 

@@ -9,6 +9,7 @@ Only ever talks to the deployment's loopback addresses; bounded by ``stop()``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -85,10 +86,8 @@ class Load:
             url = self.urls[turn % len(self.urls)] + "/healthz"
             turn += 1
             began = time.monotonic()
-            try:
+            with contextlib.suppress(requests.RequestException):
                 http.get(url, timeout=30)
-            except requests.RequestException:
-                pass
             with self._lock:
                 self.seen.health.append(time.monotonic() - began)
             self._stop.wait(0.1)
