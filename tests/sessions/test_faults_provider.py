@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.sessions.faults import assert_nothing_lost, loaded_deployment, wait
@@ -33,8 +35,15 @@ def test_a_provider_stalled_for_20_seconds_loses_no_session_and_stalls_no_page(t
 
     assert len(stalled) > 50
     slowest = sorted(stalled)[int(len(stalled) * 0.99) - 1]
+    print(
+        f"IdP stalled 20 s: {len(seen.statuses)} requests in {seen.statuses[-1][0]:.0f} s, "
+        f"5xx={len(seen.server_errors)}, sessions lost=0/20, /healthz p99={slowest:.3f} s"
+    )
     assert slowest < 1.0, f"/healthz p99 during the stall: {slowest:.2f} s"
-    assert len(seen.statuses) > 1000  # the site kept serving its users meanwhile
+    # The site kept serving its signed-in users during the stall: each got answers.
+    during = [i for at, i, code in seen.statuses if 3 < at < 23 and code == 200]
+    assert set(during) == set(range(len(sessions))), sorted(set(during))
+    assert not seen.errors, seen.errors[:5]
 
 
 def test_a_provider_clock_60_seconds_ahead_ends_no_session(tmp_path):
@@ -46,4 +55,4 @@ def test_a_provider_clock_60_seconds_ahead_ends_no_session(tmp_path):
         assert seen.server_errors == []
         assert_nothing_lost(site, sessions, seen)
 
-    assert "provider's clock differs from ours by about +6" in log  # the skew, measured
+    assert re.search(r"clock differs from ours by about \+(5[5-9]|6[0-5]) s", log)  # measured

@@ -44,6 +44,10 @@ def test_redis_killed_for_20_seconds_costs_no_5xx_and_no_session(tmp_path):
     # A 3 s token is refreshed when a quarter of its life is left: ~1.33 grants per
     # lifetime per session; without the lock it would be one per request (~12).
     assert 0.5 < rate < 2.0, rate
+    print(
+        f"Redis killed 20 s: {len(seen.statuses)} requests, 5xx={len(seen.server_errors)}, "
+        f"sessions lost=0/20, refresh grants per session per token lifetime={rate:.2f}"
+    )
     assert log.count("shared cache unavailable") <= 2 * 4  # once a minute per process
 
 
@@ -71,6 +75,10 @@ def test_postgresql_stopped_for_10_seconds_answers_503_only_while_down_and_keeps
     assert errors, "the database was down: some requests must have said so"
     assert {code for _, _, code in errors} == {503}
     assert all(down_at - 1 <= at <= up_at + 3 for at, _, _ in errors), errors[:5]
+    print(
+        f"PostgreSQL stopped 10 s: {len(seen.statuses)} requests, {len(errors)} x 503 "
+        f"(all within the outage), other 5xx=0, sessions lost=0/20"
+    )
     lines = [
         line for line in log.splitlines() if "accounts.refresh" in line and "refreshed" not in line
     ]

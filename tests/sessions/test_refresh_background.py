@@ -6,6 +6,7 @@ thread of its own, as it does under runserver and gunicorn.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -104,5 +105,5 @@ def test_a_provider_clock_ahead_keeps_the_session_and_audits_once(client, op, ca
         assert client.get("/members/").status_code == 200
     assert wait_for(lambda: "clock differs" in caplog.text)
     assert is_signed_in(client)
-    assert "differs from ours by about +6" in caplog.text
+    assert re.search(r"differs from ours by about \+(5[5-9]|6[0-5]) s", caplog.text)
     assert AuditEvent.objects.filter(reason="provider_clock_skew").count() == 1
