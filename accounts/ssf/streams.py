@@ -60,9 +60,12 @@ def record_event(provider: Provider, event_type: str) -> None:
 
 
 def record_verification(provider: Provider, state: Any) -> None:
-    SignalStream.objects.filter(provider=provider.slug).update(
-        last_verification_at=timezone.now(),
-        last_verification_state=state[:255] if isinstance(state, str) else "",
+    SignalStream.objects.update_or_create(
+        provider=provider.slug,
+        defaults={
+            "last_verification_at": timezone.now(),
+            "last_verification_state": state[:255] if isinstance(state, str) else "",
+        },
     )
 
 
