@@ -115,6 +115,19 @@ def access_token(provider: Provider) -> str:
     return token
 
 
+def _said(response: Any) -> str:
+    """The transmitter's own error words, short and printable, if it gave any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    words = body.get("error_description") or body.get("error") or ""
+    text = "".join(c for c in str(words)[:200] if c.isprintable())
+    return f": {text}" if text else ""
+
+
 def stream_call(
     provider: Provider,
     method: str,
@@ -131,7 +144,7 @@ def stream_call(
     if response.status_code >= 400:
         raise StreamError(
             "ssf_stream_refused",
-            f"The transmitter answered {response.status_code} to {method} {url}.",
+            f"The transmitter refused {method} {url} ({response.status_code}{_said(response)}).",
             detail=f"{method} {url} answered {response.status_code}",
         )
     if response.status_code == 204 or not response.content:
