@@ -90,9 +90,17 @@ class Deployment:
 
 
 def start_deployment(
-    kind: str, *, workdir: Path, access_token_ttl: int = 2, rotate: bool = True
+    kind: str,
+    *,
+    workdir: Path,
+    access_token_ttl: int = 2,
+    rotate: bool = True,
+    site_env: dict[str, str] | None = None,
 ) -> Deployment:
-    """Start everything ``kind`` needs (see ``KINDS``); stop it with ``stop()``."""
+    """Start everything ``kind`` needs (see ``KINDS``); stop it with ``stop()``.
+
+    ``site_env``: more environment variables of the site's processes (settings to try).
+    """
     server, workers, instances, database, shared_cache = KINDS[kind]
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +115,7 @@ def start_deployment(
     deployment = Deployment(kind=kind, idp=idp, urls=urls, logs=[], stoppers=[idp.stop])
     try:
         env = _site_env(deployment, workdir, database=database, shared_cache=shared_cache)
+        env.update(site_env or {})
         manage = [sys.executable, "manage.py"]
         subprocess.run(
             [*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO_ROOT, env=env, check=True
