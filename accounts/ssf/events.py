@@ -178,6 +178,14 @@ def _short(event_type: str) -> str:
     return event_type.rstrip("/").rsplit("/", 1)[-1][:64] or "unknown"
 
 
+def _audit_user(users: list[int], target: Target) -> Any:
+    """The first user the event acted on, as loaded by the subject lookup when it was."""
+    if not users:
+        return None
+    loaded = next((u for u in target.users if u.pk == users[0]), None)
+    return loaded or get_user_model()._default_manager.filter(pk=users[0]).first()
+
+
 def apply_event(
     event_type: str,
     body: dict[str, Any],
@@ -202,7 +210,7 @@ def apply_event(
         provider=provider.slug,
         issuer=provider.issuer,
         subject=target.label,
-        user=get_user_model()._default_manager.filter(pk=users[0]).first() if users else None,
+        user=_audit_user(users, target),
         detail={
             "event": event_type[:200],
             "action": outcome.action,

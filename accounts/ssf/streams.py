@@ -26,19 +26,22 @@ def providers_for_authorization(header: str) -> list[Provider]:
     """The enabled providers whose push ``Authorization`` is exactly ``header``.
 
     A provider's value is its ``ssf_push_authorization`` setting, or the one ``ssf_stream
-    create`` registered. Every candidate is compared in constant time.
+    create`` registered (read from the database only when no setting matched). Every
+    candidate is compared in constant time.
     """
+    providers = enabled_providers()
+    found = [p for p in providers if _matches(p.ssf_push_authorization, header)]
+    if found:
+        return found
     stored = {
         row.provider: row.authorization
         for row in SignalStream.objects.exclude(authorization_encrypted="")
     }
-    found = []
-    for provider in enabled_providers():
-        for expected in (provider.ssf_push_authorization, stored.get(provider.slug, "")):
-            if expected and constant_time_compare(expected, header):
-                found.append(provider)
-                break
-    return found
+    return [p for p in providers if _matches(stored.get(p.slug, ""), header)]
+
+
+def _matches(expected: str, header: str) -> bool:
+    return bool(expected) and constant_time_compare(expected, header)
 
 
 def record_event(provider: Provider, event_type: str) -> None:

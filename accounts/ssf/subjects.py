@@ -26,6 +26,7 @@ class Target:
     user_ids: frozenset[int] = frozenset()
     sid: str = ""  # a session subject: only that session of the provider
     label: str = ""  # the subject in words for the audit row: a sub or an email
+    users: tuple[Any, ...] = ()  # the user objects, when the lookup loaded them
 
     def __bool__(self) -> bool:
         return bool(self.user_ids or self.sid)
@@ -40,9 +41,10 @@ def _text(value: Any) -> str:
     return value[:255] if isinstance(value, str) else ""
 
 
-def _identities(provider: Provider, **lookup: Any) -> frozenset[int]:
-    rows = OIDCIdentity.objects.filter(issuer=provider.issuer, **lookup)
-    return frozenset(rows.values_list("user_id", flat=True))
+def _identities(provider: Provider, label: str, **lookup: Any) -> Target:
+    rows = OIDCIdentity.objects.filter(issuer=provider.issuer, **lookup).select_related("user")
+    users = tuple(row.user for row in rows)
+    return Target(frozenset(u.pk for u in users), label=label, users=users)
 
 
 def _simple(subject: dict[str, Any], provider: Provider) -> Target:
@@ -51,24 +53,24 @@ def _simple(subject: dict[str, Any], provider: Provider) -> Target:
         sub = _text(subject.get("sub"))
         if subject.get("iss") != provider.issuer or not sub:
             return Target(label=sub)
-        return Target(_identities(provider, subject=sub), label=sub)
+        return _identities(provider, sub, subject=sub)
     if fmt == "opaque":
         sub = _text(subject.get("id"))
-        return Target(_identities(provider, subject=sub) if sub else frozenset(), label=sub)
+        return _identities(provider, sub, subject=sub) if sub else Target()
     if fmt == "email":
         email = _text(subject.get("email")).strip()
         if "@" not in email:
             return Target(label="")
-        users = _identities(provider, email__iexact=email, email_verified=True)
-        return Target(users, label=email)
+        return _identities(provider, email, email__iexact=email, email_verified=True)
     if fmt == "aliases":
         found = [
             resolve(alias, provider)
             for alias in (subject.get("identifiers") or [])[:MAX_ALIASES]
             if isinstance(alias, dict) and alias.get("format") != "aliases"
         ]
-        users = frozenset().union(*(t.user_ids for t in found)) if found else frozenset()
-        return Target(users, label=next((t.label for t in found if t.label), ""))
+        users = tuple({u.pk: u for t in found for u in t.users}.values())
+        label = next((t.label for t in found if t.label), "")
+        return Target(frozenset(u.pk for u in users), label=label, users=users)
     return Target()
 
 
@@ -87,7 +89,7 @@ def resolve(subject: Any, provider: Provider) -> Target:
         sid = _session_id(subject.get("session"))
         if user is not None and not user.user_ids:
             return Target(label=user.label)  # a named user who is not ours: nothing to do
-        return Target(
-            user.user_ids if user else frozenset(), sid=sid, label=(user.label if user else sid)
-        )
+        if user is None:
+            return Target(sid=sid, label=sid)
+        return Target(user.user_ids, sid=sid, label=user.label, users=user.users)
     return _simple(subject, provider)
