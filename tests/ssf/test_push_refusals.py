@@ -113,6 +113,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize("case", list(REFUSED))
 def test_a_refused_set_answers_the_rfc_8935_error_and_leaves_the_session(ssf, alice, case):
     factory, status, err = REFUSED[case]
