@@ -13,6 +13,7 @@ from django.core import checks
 from accounts.conf import SUPPORTED_ALGORITHMS, TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
 from accounts.oidc import signing_keys
 from accounts.providers.provider import declaration_problems, provider_build
+from accounts.providers.registry import declared_providers, settings_provider
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -288,4 +289,59 @@ def _declared_provider_errors(provider: Any) -> list[checks.CheckMessage]:
                 id="accounts.E006",
             )
         )
+    return errors
+
+
+# The shortest push Authorization value accepted without a warning (a generated one has 50).
+SSF_AUTHORIZATION_MIN_LENGTH = 32
+
+
+def _ssf_providers() -> list[Any]:
+    default = settings_provider()
+    return ([default] if default.issuer else []) + declared_providers()
+
+
+@checks.register(checks.Tags.security)
+def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The Shared Signals receiver: push Authorization values and the SET age (issue 21)."""
+    errors: list[checks.CheckMessage] = []
+    max_age = oidc_settings.OIDC_SSF_MAX_AGE
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
+        errors.append(
+            checks.Error(
+                "OIDC_SSF_MAX_AGE must be a positive number of seconds.",
+                hint="The default, 300, accepts Security Event Tokens up to 5 minutes old.",
+                id="accounts.E021",
+            )
+        )
+    owners: dict[str, str] = {}
+    for provider in _ssf_providers():
+        value = provider.ssf_push_authorization
+        if not value:
+            continue
+        name = (
+            "OIDC_SSF_PUSH_AUTHORIZATION"
+            if provider.is_default
+            else (f"OIDC_PROVIDERS[{provider.slug!r}]['ssf_push_authorization']")
+        )
+        if value in owners:
+            errors.append(
+                checks.Error(
+                    f"{name} is the same value as provider {owners[value]}'s.",
+                    hint="Give each provider's transmitter its own Authorization value: it "
+                    "says which provider a push comes from.",
+                    id="accounts.E022",
+                )
+            )
+        owners.setdefault(value, provider.slug)
+        if len(value) < SSF_AUTHORIZATION_MIN_LENGTH:
+            errors.append(
+                checks.Warning(
+                    f"{name} is short enough to be guessed.",
+                    hint='Use a generated value, e.g. python -c "import secrets; '
+                    "print('Bearer ' + secrets.token_urlsafe(32))\", or let manage.py "
+                    "ssf_stream create generate one.",
+                    id="accounts.W021",
+                )
+            )
     return errors

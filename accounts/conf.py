@@ -56,6 +56,10 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     # Admin step-up (accounts/sessions/stepup.py)
     "OIDC_ADMIN_MAX_AUTH_AGE": ("admin_max_auth_age", 3600),
     "OIDC_ADMIN_ACR_VALUES": ("admin_acr_values", []),
+    # Shared Signals receiver (accounts/ssf/): the transmitter's exact Authorization value
+    # on every push, and the aud its SETs carry ("": the client id)
+    "OIDC_SSF_PUSH_AUTHORIZATION": ("ssf_push_authorization", ""),
+    "OIDC_SSF_AUDIENCE": ("ssf_audience", ""),
 }
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -107,6 +111,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "OIDC_AUDIT_RETENTION_DAYS": 180,
     "OIDC_AUDIT_LOG_JSON": False,  # audit log lines as one JSON object each (for a SIEM)
     "OIDC_CLIENT_IP_HEADER": "",  # e.g. X-Forwarded-For, set by your proxy: its last address
+    # Shared Signals (accounts/ssf/): the oldest iat of a Security Event Token accepted
+    "OIDC_SSF_MAX_AGE": 300,
 }
 
 DEFAULTS: dict[str, Any] = {

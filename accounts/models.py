@@ -19,6 +19,9 @@ class OIDCIdentity(models.Model):
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
     email = models.EmailField(blank=True, help_text="The email the provider last reported.")
+    email_verified = models.BooleanField(
+        default=False, help_text="Whether the provider said it verified that email."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_login_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -234,3 +237,97 @@ class OIDCProvider(models.Model):
         values.pop("client_secret_encrypted")
         values["client_secret"] = self.client_secret
         return values
+
+
+SSF_AUTHORIZATION_PURPOSE = "ssf-push-authorization"
+
+
+class SignalStream(models.Model):
+    """The Shared Signals stream of one provider at its transmitter (``accounts/ssf/``).
+
+    Created by ``manage.py ssf_stream create`` (or by the first event of a provider whose
+    push ``Authorization`` is configured), updated by every event received: the admin shows
+    its status and last event. The push ``Authorization`` value it registered is stored
+    encrypted like a provider's client secret.
+    """
+
+    provider = models.CharField(max_length=50, unique=True)
+    stream_id = models.CharField(max_length=255, blank=True)
+    delivery = models.CharField(max_length=16, default="push", help_text="push or poll")
+    status = models.CharField(
+        max_length=32, blank=True, help_text="As the transmitter last said: enabled, paused, ..."
+    )
+    authorization_encrypted = models.TextField(blank=True, editable=False)
+    poll_endpoint = models.URLField(max_length=500, blank=True)
+    events_delivered = models.JSONField(default=list, blank=True)
+    events_received = models.PositiveIntegerField(default=0)
+    last_event_type = models.CharField(max_length=255, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_verification_at = models.DateTimeField(null=True, blank=True)
+    last_verification_state = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "shared signals stream"
+
+    def __str__(self) -> str:
+        return f"stream of {self.provider} ({self.status or 'unknown'})"
+
+    @property
+    def authorization(self) -> str:
+        """The push ``Authorization`` value in clear ("" when none or unreadable)."""
+        from accounts.security.crypto import DecryptionError, decrypt
+
+        if not self.authorization_encrypted:
+            return ""
+        try:
+            return decrypt(self.authorization_encrypted, purpose=SSF_AUTHORIZATION_PURPOSE)
+        except DecryptionError:
+            return ""
+
+    def set_authorization(self, value: str) -> None:
+        from accounts.security.crypto import encrypt
+
+        self.authorization_encrypted = (
+            encrypt(value, purpose=SSF_AUTHORIZATION_PURPOSE) if value else ""
+        )
+
+
+class TokensNotBefore(models.Model):
+    """Access tokens of this user issued before ``not_before`` are refused by the API.
+
+    Written when a provider signals that the user's sessions were revoked or the account was
+    disabled (``accounts/ssf/``); read through ``accounts.users.not_before`` (shared cache).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="tokens_not_before",
+    )
+    not_before = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"tokens of user {self.user_id} not before {self.not_before:%Y-%m-%d %H:%M:%S}"
+
+
+class SignalDeactivation(models.Model):
+    """A user deactivated by a provider's RISC event, so only its ``account-enabled`` undoes it.
+
+    A user an operator deactivated has no row, and no event reactivates them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="signal_deactivation",
+    )
+    provider = models.CharField(max_length=50)
+    event = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} deactivated by {self.provider} ({self.event})"

@@ -289,6 +289,7 @@ function emptyStats() {
     jwks: 0,
     discovery: 0,
     backchannel_logout: { sent: 0, ok: 0, failed: 0 },
+    ssf: { pushed: 0, accepted: 0, refused: 0, failed: 0, polled: 0 },
   };
 }
 
@@ -541,8 +542,10 @@ function attachEventCounters(provider) {
 // state survives because the adapter store is shared.
 let provider;
 let providerHandler;
+let currentKeys;
 
 function installProvider(keys) {
+  currentKeys = keys;
   const next = new Provider(CONFIG.issuer, buildConfiguration(keys));
   next.proxy = false;
   attachEventCounters(next);
@@ -675,6 +678,14 @@ const DEV_ROUTES = {
     },
   },
   '/__dev/rotate-keys': { method: 'POST', run: () => ({ kid: rotateKeys() }) },
+  // Forget every Shared Signals stream (tests start from none).
+  '/__dev/ssf/reset': {
+    method: 'POST',
+    run: () => {
+      streams.clear();
+      return { streams: 0 };
+    },
+  },
 };
 
 function handleDev(req, res, pathname) {
@@ -690,6 +701,351 @@ function handleDev(req, res, pathname) {
 }
 
 // ---------------------------------------------------------------------------
+// Shared Signals transmitter (SSF 1.0, CAEP 1.0, RISC 1.0) and its demo control
+// ---------------------------------------------------------------------------
+//
+// Enough of a transmitter for the site's receiver and its ssf_stream/ssf_poll commands:
+// /.well-known/ssf-configuration, a stream API (create/get/update/replace/delete, status,
+// verification) for clients authenticated by their client-credentials token, push delivery
+// (RFC 8935) of SETs signed with the provider's current key, and poll delivery (RFC 8936).
+// Streams live in memory. The demo control /__dev/users/<name>/<action> sends the event.
+
+const SSF_PUSH = 'urn:ietf:rfc:8935';
+const SSF_POLL = 'urn:ietf:rfc:8936';
+const CAEP = 'https://schemas.openid.net/secevent/caep/event-type/';
+const RISC = 'https://schemas.openid.net/secevent/risc/event-type/';
+const SSF_EVENTS = 'https://schemas.openid.net/secevent/ssf/event-type/';
+const EVENTS_SUPPORTED = [
+  `${CAEP}session-revoked`,
+  `${CAEP}credential-change`,
+  `${RISC}account-disabled`,
+  `${RISC}account-enabled`,
+  `${RISC}account-purged`,
+  `${RISC}sessions-revoked`,
+  `${RISC}identifier-changed`,
+  `${SSF_EVENTS}verification`,
+];
+const POLL_QUEUE_MAX = 1000;
+
+const streams = new Map(); // stream_id -> stream configuration (+ queue for poll delivery)
+
+function ssfConfiguration() {
+  const base = CONFIG.issuer;
+  return {
+    spec_version: '1_0',
+    issuer: base,
+    jwks_uri: `${base}/jwks`,
+    delivery_methods_supported: [SSF_PUSH, SSF_POLL],
+    configuration_endpoint: `${base}/ssf/streams`,
+    status_endpoint: `${base}/ssf/status`,
+    verification_endpoint: `${base}/ssf/verify`,
+    authorization_schemes: [{ spec_urn: 'urn:ietf:rfc:6749' }],
+    default_subjects: 'ALL',
+  };
+}
+
+function signSet(payload) {
+  const jwk = currentKeys.jwks.keys[0];
+  const { kid, alg: _alg, use: _use, ...material } = jwk;
+  const key = crypto.createPrivateKey({ key: material, format: 'jwk' });
+  const header = { alg: 'RS256', kid, typ: 'secevent+jwt' };
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${encode(header)}.${encode(payload)}`;
+  const signature = crypto.sign('sha256', Buffer.from(input), key).toString('base64url');
+  return `${input}.${signature}`;
+}
+
+function newSet(stream, eventType, subject, body = {}) {
+  return {
+    iss: CONFIG.issuer,
+    aud: stream.aud,
+    iat: Math.floor(Date.now() / 1000),
+    jti: crypto.randomBytes(16).toString('hex'),
+    txn: crypto.randomBytes(8).toString('hex'),
+    ...(subject ? { sub_id: subject } : {}),
+    events: { [eventType]: body },
+  };
+}
+
+async function pushSet(stream, token) {
+  stats.ssf.pushed += 1;
+  try {
+    const response = await globalThis.fetch(stream.delivery.endpoint_url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/secevent+jwt',
+        accept: 'application/json',
+        ...(stream.delivery.authorization_header
+          ? { authorization: stream.delivery.authorization_header } : {}),
+      },
+      body: token,
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (response.status === 202) stats.ssf.accepted += 1;
+    else stats.ssf.refused += 1;
+    log(`SSF push to ${stream.delivery.endpoint_url}: ${response.status} ${response.status === 202 ? '' : text.slice(0, 200)}`);
+    return response.status;
+  } catch (err) {
+    stats.ssf.failed += 1;
+    log(`SSF push to ${stream.delivery.endpoint_url} failed: ${err?.message || err}`);
+    return 0;
+  }
+}
+
+// Deliver one event to one stream (push now, or queue for polling); the push status.
+async function deliver(stream, eventType, subject, body) {
+  if (eventType !== `${SSF_EVENTS}verification` && !stream.events_delivered.includes(eventType)) {
+    return null;
+  }
+  if (stream.status !== 'enabled' && eventType !== `${SSF_EVENTS}verification`) return null;
+  const token = signSet(newSet(stream, eventType, subject, body));
+  if (stream.delivery.method === SSF_POLL) {
+    const jti = JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).jti;
+    stream.queue.set(jti, token);
+    while (stream.queue.size > POLL_QUEUE_MAX) stream.queue.delete(stream.queue.keys().next().value);
+    return 'queued';
+  }
+  return pushSet(stream, token);
+}
+
+async function broadcast(eventType, subject, body = {}) {
+  const results = [];
+  for (const stream of streams.values()) {
+    results.push({ stream_id: stream.stream_id, result: await deliver(stream, eventType, subject, body) });
+  }
+  return results;
+}
+
+async function readJson(req) {
+  const form = await readBody(req);
+  if (!form) return {};
+  const value = JSON.parse(form);
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+  return value;
+}
+
+async function readBody(req, limit = 64 * 1024) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > limit) throw new Error('request body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+// The client of a client-credentials token sent as Bearer, or undefined.
+async function ssfClient(req) {
+  const match = /^Bearer (.+)$/.exec(req.headers.authorization || '');
+  if (!match) return undefined;
+  const token = await provider.ClientCredentials.find(match[1]);
+  if (!token || token.isExpired) return undefined;
+  return token.clientId;
+}
+
+function publicStream(stream) {
+  const { queue: _queue, owner: _owner, ...shown } = stream;
+  if (shown.delivery?.authorization_header) {
+    shown.delivery = { ...shown.delivery, authorization_header: '(set)' };
+  }
+  return shown;
+}
+
+function ownStream(clientId, streamId) {
+  const stream = streams.get(streamId || '');
+  return stream && stream.owner === clientId ? stream : undefined;
+}
+
+function streamFrom(clientId, body, previous = {}) {
+  const streamId = previous.stream_id || crypto.randomBytes(12).toString('hex');
+  const delivery = body.delivery || previous.delivery || { method: SSF_POLL };
+  const method = delivery.method === SSF_PUSH ? SSF_PUSH : SSF_POLL;
+  const requested = Array.isArray(body.events_requested)
+    ? body.events_requested : (previous.events_requested || []);
+  return {
+    stream_id: streamId,
+    iss: CONFIG.issuer,
+    aud: clientId,
+    owner: clientId,
+    delivery: method === SSF_PUSH
+      ? { method, endpoint_url: String(delivery.endpoint_url || ''), authorization_header: delivery.authorization_header }
+      : { method, endpoint_url: `${CONFIG.issuer}/ssf/poll/${streamId}` },
+    events_supported: EVENTS_SUPPORTED,
+    events_requested: requested,
+    events_delivered: requested.filter((event) => EVENTS_SUPPORTED.includes(event)),
+    description: String(body.description ?? previous.description ?? ''),
+    status: previous.status || 'enabled',
+    queue: previous.queue || new Map(),
+  };
+}
+
+async function handleStreams(req, res, clientId, url) {
+  const streamId = url.searchParams.get('stream_id');
+  if (req.method === 'GET') {
+    if (!streamId) {
+      sendJson(res, 200, [...streams.values()].filter((s) => s.owner === clientId).map(publicStream));
+      return;
+    }
+    const stream = ownStream(clientId, streamId);
+    if (!stream) sendJson(res, 404, { error: 'not_found' });
+    else sendJson(res, 200, publicStream(stream));
+    return;
+  }
+  if (req.method === 'DELETE') {
+    if (!ownStream(clientId, streamId)) sendJson(res, 404, { error: 'not_found' });
+    else {
+      streams.delete(streamId);
+      log(`SSF stream ${streamId} deleted`);
+      res.writeHead(204).end();
+    }
+    return;
+  }
+  const body = await readJson(req);
+  if (req.method === 'POST') {
+    if ([...streams.values()].some((s) => s.owner === clientId)) {
+      sendJson(res, 409, { error: 'stream_exists', error_description: 'this client already has a stream' });
+      return;
+    }
+    const stream = streamFrom(clientId, body);
+    if (stream.delivery.method === SSF_PUSH && !/^https?:\/\//.test(stream.delivery.endpoint_url)) {
+      sendJson(res, 400, { error: 'invalid_request', error_description: 'delivery.endpoint_url is required for push' });
+      return;
+    }
+    streams.set(stream.stream_id, stream);
+    log(`SSF stream ${stream.stream_id} created for ${clientId} (${stream.delivery.method})`);
+    sendJson(res, 201, publicStream(stream));
+    return;
+  }
+  if (req.method === 'PATCH' || req.method === 'PUT') {
+    const previous = ownStream(clientId, body.stream_id);
+    if (!previous) {
+      sendJson(res, 404, { error: 'not_found' });
+      return;
+    }
+    const base = req.method === 'PUT' ? { stream_id: previous.stream_id, status: previous.status, queue: previous.queue } : previous;
+    const stream = streamFrom(clientId, body, base);
+    streams.set(stream.stream_id, stream);
+    sendJson(res, 200, publicStream(stream));
+    return;
+  }
+  sendJson(res, 405, { error: 'method_not_allowed' });
+}
+
+async function handleSsf(req, res, pathname) {
+  if (pathname === '/.well-known/ssf-configuration') {
+    sendJson(res, 200, ssfConfiguration());
+    return;
+  }
+  const url = new URL(req.url, CONFIG.issuer);
+  try {
+    const clientId = await ssfClient(req);
+    if (!clientId) {
+      sendJson(res, 401, { error: 'invalid_token', error_description: 'send a client-credentials access token' });
+      return;
+    }
+    if (pathname === '/ssf/streams') {
+      await handleStreams(req, res, clientId, url);
+    } else if (pathname === '/ssf/status') {
+      const body = req.method === 'POST' ? await readJson(req) : {};
+      const stream = ownStream(clientId, body.stream_id || url.searchParams.get('stream_id'));
+      if (!stream) sendJson(res, 404, { error: 'not_found' });
+      else {
+        if (req.method === 'POST' && ['enabled', 'paused', 'disabled'].includes(body.status)) {
+          stream.status = body.status;
+        }
+        sendJson(res, 200, { stream_id: stream.stream_id, status: stream.status });
+      }
+    } else if (pathname === '/ssf/verify' && req.method === 'POST') {
+      const body = await readJson(req);
+      const stream = ownStream(clientId, body.stream_id);
+      if (!stream) sendJson(res, 404, { error: 'not_found' });
+      else {
+        const event = body.state ? { state: String(body.state) } : {};
+        const subject = { format: 'opaque', id: stream.stream_id };
+        await deliver(stream, `${SSF_EVENTS}verification`, subject, event);
+        res.writeHead(204).end();
+      }
+    } else if (pathname.startsWith('/ssf/poll/') && req.method === 'POST') {
+      await handlePoll(req, res, clientId, pathname.slice('/ssf/poll/'.length));
+    } else {
+      sendJson(res, 404, { error: 'not_found' });
+    }
+  } catch (err) {
+    sendJson(res, 400, { error: 'invalid_request', error_description: String(err?.message || err) });
+  }
+}
+
+// RFC 8936: acknowledge (ack, setErrs), then return up to maxEvents queued SETs.
+async function handlePoll(req, res, clientId, streamId) {
+  const stream = ownStream(clientId, streamId);
+  if (!stream || stream.delivery.method !== SSF_POLL) {
+    sendJson(res, 404, { error: 'not_found' });
+    return;
+  }
+  const body = await readJson(req);
+  for (const jti of Array.isArray(body.ack) ? body.ack : []) stream.queue.delete(jti);
+  for (const [jti, error] of Object.entries(body.setErrs || {})) {
+    log(`SSF poll: receiver refused ${jti}: ${error?.err} ${error?.description || ''}`);
+    stream.queue.delete(jti);
+  }
+  const max = Number.isInteger(body.maxEvents) && body.maxEvents >= 0 ? body.maxEvents : 100;
+  const sets = Object.fromEntries([...stream.queue.entries()].slice(0, max));
+  stats.ssf.polled += Object.keys(sets).length;
+  sendJson(res, 200, { sets, moreAvailable: stream.queue.size > Object.keys(sets).length });
+}
+
+// Demo control: POST /__dev/users/<name>/<action>, JSON back (a form post comes back to /__dev/).
+const DEV_USER_PATH = /^\/__dev\/users\/([^/]+)\/(disable|enable|revoke-sessions|credential-change|purge)\/?$/;
+const USER_ACTIONS = {
+  disable: `${RISC}account-disabled`,
+  enable: `${RISC}account-enabled`,
+  purge: `${RISC}account-purged`,
+  'revoke-sessions': `${CAEP}session-revoked`,
+  'credential-change': `${CAEP}credential-change`,
+};
+
+async function handleUserControl(req, res, username, action) {
+  const user = loadUsers().find((candidate) => candidate.username === username);
+  if (!user) {
+    sendJson(res, 404, { error: 'unknown_user', error_description: `no user ${username}` });
+    return;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const body = action === 'credential-change'
+    ? { credential_type: 'password', change_type: 'update', event_timestamp: now }
+    : { event_timestamp: now };
+  const subject = { format: 'iss_sub', iss: CONFIG.issuer, sub: user.sub };
+  const results = await broadcast(USER_ACTIONS[action], subject, body);
+  log(`demo control: ${action} ${username} -> ${results.length} stream(s)`);
+  if ((req.headers['content-type'] || '').startsWith('application/x-www-form-urlencoded')) {
+    res.writeHead(303, { location: `/__dev/?done=${encodeURIComponent(`${action} ${username}`)}` }).end();
+    return;
+  }
+  sendJson(res, 200, { user: username, event: USER_ACTIONS[action], streams: results });
+}
+
+function devPage() {
+  const rows = loadUsers().map((user) => {
+    const name = escapeHtml(user.username);
+    const buttons = Object.keys(USER_ACTIONS).map((action) => `
+      <form method="post" action="/__dev/users/${encodeURIComponent(user.username)}/${action}" style="display:inline">
+        <button type="submit" id="${action}-${name}">${escapeHtml(action)}</button>
+      </form>`).join('');
+    return `<tr><td>${name}</td><td>${buttons}</td></tr>`;
+  }).join('');
+  const streamRows = [...streams.values()].map((s) => `<li>${escapeHtml(s.stream_id)}: ${escapeHtml(s.delivery.method)} ${escapeHtml(s.delivery.endpoint_url)} (${escapeHtml(s.status)})</li>`).join('') || '<li>none yet: run manage.py ssf_stream --provider default create</li>';
+  return page('Shared Signals', `
+<h1>Shared Signals (dev)</h1>
+<p>Send a security event about a user to every stream.</p>
+<table>${rows}</table>
+<h2>Streams</h2><ul>${streamRows}</ul>
+<p>Pushed: ${stats.ssf.pushed}, accepted: ${stats.ssf.accepted}, refused: ${stats.ssf.refused}, failed: ${stats.ssf.failed}</p>`,
+  '<style>body{max-width:60rem} button{margin:.2rem;font-size:.8rem}</style>');
+}
+
+// ---------------------------------------------------------------------------
 // HTTP server
 // ---------------------------------------------------------------------------
 
@@ -699,8 +1055,21 @@ async function route(req, res) {
   const { pathname } = new URL(req.url, 'http://devidp.invalid');
   countPath(pathname);
 
+  if (pathname === '/__dev' || pathname === '/__dev/') {
+    sendHtml(res, 200, devPage());
+    return;
+  }
+  const userControl = DEV_USER_PATH.exec(pathname);
+  if (userControl && req.method === 'POST') {
+    await handleUserControl(req, res, decodeURIComponent(userControl[1]), userControl[2]);
+    return;
+  }
   if (pathname.startsWith('/__dev/')) {
     handleDev(req, res, pathname);
+    return;
+  }
+  if (pathname === '/.well-known/ssf-configuration' || pathname.startsWith('/ssf/')) {
+    await handleSsf(req, res, pathname);
     return;
   }
 

@@ -193,6 +193,10 @@ OIDC_SCIM_TOKEN = env.str("OIDC_SCIM_TOKEN", default="")
 OIDC_SCIM_SUBJECT_ATTRIBUTE = env.str("OIDC_SCIM_SUBJECT_ATTRIBUTE", default="externalId")
 OIDC_KEYCLOAK_URL = env.str("OIDC_KEYCLOAK_URL", default="")
 OIDC_KEYCLOAK_REALM = env.str("OIDC_KEYCLOAK_REALM", default="")
+# Shared Signals receiver (accounts/ssf/): the push Authorization value, the SETs' aud, max age
+OIDC_SSF_PUSH_AUTHORIZATION = env.str("OIDC_SSF_PUSH_AUTHORIZATION", default="")
+OIDC_SSF_AUDIENCE = env.str("OIDC_SSF_AUDIENCE", default="")
+OIDC_SSF_MAX_AGE = env.int("OIDC_SSF_MAX_AGE", default=300)
 
 # Django REST framework: the API's own views set their classes (accounts.drf); nothing here
 # lets a DRF view through by default.

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from accounts.views import api, availability, drf_api, logout, oidc, pages
+from accounts.views import api, availability, drf_api, logout, oidc, pages, ssf
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -25,5 +25,6 @@ urlpatterns = [
     path("oidc/logout/complete/", logout.logout_complete, name="oidc_logout_complete"),
     path("oidc/backchannel-logout/", logout.backchannel_logout, name="oidc_backchannel_logout"),
     path("oidc/frontchannel-logout/", logout.frontchannel_logout, name="oidc_frontchannel_logout"),
+    path("oidc/ssf/push/", ssf.ssf_push, name="oidc_ssf_push"),
     path("admin/", admin.site.urls),
 ]

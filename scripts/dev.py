@@ -118,7 +118,11 @@ def main() -> None:
         wait_for(f"{ISSUER}/.well-known/openid-configuration")
         wait_for(f"{GLOBEX_ISSUER}/.well-known/openid-configuration")
         wait_for(f"{SITE}/healthz")
+        # Shared Signals: Acme's transmitter pushes to the site (its streams live in memory).
+        stream = [python, "manage.py", "ssf_stream", "create", "--site-url", SITE]
+        subprocess.run(stream, cwd=ROOT, env=env, check=False)
         print(f"\n  Site:    {SITE}/\n  Admin:   {SITE}/admin/")
+        print(f"  Signals: {ISSUER}/__dev/ (disable a user, revoke their sessions)")
         print_logins("Acme (provider default)", ISSUER, "users.json")
         print_logins("Globex (provider globex)", GLOBEX_ISSUER, "users-globex.json")
         print("\n  Ctrl-C stops all three.\n", flush=True)

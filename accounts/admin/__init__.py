@@ -2,7 +2,8 @@
 
 - ``users``: users, their provider identities and OIDC sessions;
 - ``providers``: identity providers kept in the database, with a live check;
-- ``audit``: the read-only audit log with its charts; ``readonly``: the mixin they share.
+- ``audit``: the read-only audit log with its charts; ``readonly``: the mixin they share;
+- ``signals``: the Shared Signals streams (status, last event), read-only.
 
 The site object itself (sign-in through the provider, step-up) is
 ``accounts.views.admin_site.SSOAdminSite``: Django builds it while autodiscovery imports
@@ -11,4 +12,4 @@ it; nothing imports it but Django's autodiscovery, for which the line below regi
 ``ModelAdmin`` classes.
 """
 
-from accounts.admin import audit, providers, users  # noqa: F401  (registers the ModelAdmins)
+from accounts.admin import audit, providers, signals, users  # noqa: F401  (registers them)

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from accounts.audit import log as audit
 from accounts.conf import SUPPORTED_ALGORITHMS, as_list
 from accounts.diagnostics import provider_check
-from accounts.models import OIDCProvider
+from accounts.models import OIDCProvider, SignalStream
 from accounts.providers.provider import (
     DEFAULT_SLUG,
     ENDPOINT_NAMES,
@@ -184,7 +184,11 @@ class OIDCProviderAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         default = settings_provider()
         declared = ([default] if default.issuer else []) + declared_providers()
-        context = {"declared_providers": declared, **(extra_context or {})}
+        context = {
+            "declared_providers": declared,
+            "signal_streams": SignalStream.objects.order_by("provider"),
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context=context)
 
     @admin.action(description="Test the selected providers (discovery, keys, client)")

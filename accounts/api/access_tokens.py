@@ -29,6 +29,7 @@ from accounts.oidc import jwks
 from accounts.oidc.tokens import pyjwt_reason
 from accounts.providers.provider import Provider
 from accounts.providers.registry import default_provider
+from accounts.users.not_before import tokens_not_before
 
 
 class BearerError(OIDCError):
@@ -53,6 +54,8 @@ REASONS = {
     "expired": "The access token has expired.",
     "issued_in_future": "The access token is not valid yet.",
     "missing_claim": "The access token is missing required information.",
+    "revoked": "The access token was issued before the identity provider ended this user's "
+    "sessions. Sign in again for a new one.",
 }
 
 REQUIRED = ["iss", "exp", "aud", "sub", "client_id", "iat"]
@@ -180,6 +183,17 @@ def _verify(token: str, provider: Provider) -> dict[str, Any]:
     if claims["iat"] > time.time() + leeway:
         raise fail("issued_in_future")
     return claims
+
+
+def check_not_before(claims: dict[str, Any], user_id: int) -> None:
+    """Refuse a token issued before the user's "not before" (a Shared Signals event).
+
+    One shared-cache read. A token without ``iat`` (an introspected opaque one) cannot be
+    judged here: the provider's introspection answers for it.
+    """
+    iat = claims.get("iat")
+    if isinstance(iat, (int, float)) and iat < tokens_not_before(user_id):
+        raise fail("revoked")
 
 
 def scopes_of(claims: dict[str, Any]) -> frozenset[str]:

@@ -21,7 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from accounts.api.access_tokens import BearerError, looks_like_jwt, scopes_of, validate_access_token
+from accounts.api.access_tokens import (
+    BearerError,
+    check_not_before,
+    looks_like_jwt,
+    scopes_of,
+    validate_access_token,
+)
 from accounts.conf import oidc_settings
 from accounts.errors import AccountError
 from accounts.oidc.discovery import endpoint
@@ -150,6 +156,7 @@ def authenticate_bearer(token: str) -> Caller:
         user = user_for_subject(issuer=issuer, claims=claims, provider=provider)
     except AccountError as exc:
         raise BearerError(exc.code, exc.message) from exc
+    check_not_before(claims, user.pk)
     return Caller(
         issuer=issuer,
         subject=claims["sub"],

@@ -38,6 +38,7 @@ PROVIDER_CHANGED = "provider_changed"
 PROVIDER_DISABLED = "provider_disabled"
 SYNC_RUN = "sync_run"
 BEARER_REFUSED = "bearer_refused"
+SHARED_SIGNAL = "shared_signal"  # a provider's Security Event Token (accounts/ssf/)
 EVENTS = (
     SIGN_IN,
     SIGN_OUT,
@@ -48,6 +49,7 @@ EVENTS = (
     PROVIDER_DISABLED,
     SYNC_RUN,
     BEARER_REFUSED,
+    SHARED_SIGNAL,
 )
 
 # Outcomes (``AuditEvent.outcome``).

@@ -170,17 +170,23 @@ def public_key(jwk: dict[str, Any]) -> Any:
 
 
 def signing_key(
-    alg: str, kid: str | None, *, from_provider: bool, provider: Provider | None = None
+    alg: str,
+    kid: str | None,
+    *,
+    from_provider: bool,
+    provider: Provider | None = None,
+    uri: str | None = None,
 ) -> Any:
     """Return the key of ``provider`` (default: ``default``) that should have signed a token.
 
     ``from_provider``: the site fetched this token from the provider itself, so an unknown
     ``kid`` means a rotated key; otherwise the token came from outside and refetches on the
-    outsiders' budget. Keys, caches and budgets are the provider's own.
+    outsiders' budget. Keys, caches and budgets are the provider's own. ``uri``: another
+    key set of the provider's than its ``jwks_uri`` (its Shared Signals transmitter's).
     """
     provider = provider or default_provider()
     asked_at = time.time()
-    keyset = _KeySet(provider, endpoint("jwks_uri", provider=provider))
+    keyset = _KeySet(provider, uri or endpoint("jwks_uri", provider=provider))
     jwk = _select(_load(keyset), alg, kid)
     if jwk is None:
         if from_provider:

@@ -34,7 +34,7 @@ KNOWN_KEYS = {
     "sign_algo", "scopes", "token_auth_method", "email_domains", "trusted_audiences",
     "fetch_userinfo", "create_user", "link_by_email", "username_claim", "groups_claim",
     "groups_allowlist", "groups_prefix", "staff_groups", "superuser_groups", "enabled",
-    "admin_max_auth_age", "admin_acr_values",
+    "admin_max_auth_age", "admin_acr_values", "ssf_push_authorization", "ssf_audience",
 }  # fmt: skip
 
 # Where a provider was declared: shown in the admin and by oidc_check.
@@ -90,6 +90,9 @@ class Provider:
     admin_acr_values: tuple[str, ...] = ()
     enabled: bool = True
     source: str = SOURCE_SETTINGS
+    # Shared Signals (accounts/ssf/): the push Authorization value, and the SETs' aud
+    ssf_push_authorization: str = field(default="", repr=False)
+    ssf_audience: str = ""
 
     @property
     def is_default(self) -> bool:
@@ -164,6 +167,8 @@ def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provide
         admin_acr_values=tuple(as_list(values.get("admin_acr_values"))),
         enabled=bool(_flag(values.get("enabled"), True)),
         source=source,
+        ssf_push_authorization=str(values.get("ssf_push_authorization") or ""),
+        ssf_audience=str(values.get("ssf_audience") or ""),
     )
 
 

@@ -153,8 +153,9 @@ def resolve_user(
         raise AccountError("inactive", "Your account on this site is deactivated.")
     apply_profile(user, profile, policy)
     identity.email = profile.email
+    identity.email_verified = profile.email_verified  # a Shared Signals email subject needs it
     identity.last_login_at = timezone.now()
-    identity.save(update_fields=["email", "last_login_at"])
+    identity.save(update_fields=["email", "email_verified", "last_login_at"])
     return user
 
 

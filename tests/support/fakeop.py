@@ -72,6 +72,8 @@ class FakeOP:
     requests: list[tuple[str, str]] = field(default_factory=list)
     forms: list[dict[str, str]] = field(default_factory=list)
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+    # More documents this provider serves: path -> (method, answer function of the JSON body)
+    extra_routes: dict[str, Callable[[Any], Answer]] = field(default_factory=dict)
     # The client registered here (introspection authenticates it).
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
@@ -91,6 +93,7 @@ class FakeOP:
         self.requests.clear()
         self.forms.clear()
         self.extra_metadata = {}
+        self.extra_routes = {}
 
     def count(self, path: str) -> int:
         return sum(1 for _, p in self.requests if p == path)
@@ -212,6 +215,13 @@ class FakeOP:
                 return 401, {"error": "invalid_client"}, "application/json"
             # RFC 7662 2.2: an unknown token is simply inactive.
             return 200, self.introspection_answer or {"active": False}, "application/json"
+        if path in self.extra_routes:
+            try:
+                payload = json.loads(body) if body else None
+            except ValueError:
+                payload = None
+            self.forms.append({"_path": path, "_json": payload})
+            return self.extra_routes[path](payload)
         if path == "/me":
             if self.userinfo_answer is None:
                 return 401, {"error": "invalid_token"}, "application/json"
@@ -240,7 +250,7 @@ def serve(op: FakeOP) -> tuple[ThreadingHTTPServer, threading.Thread]:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = _dispatch
+        do_GET = do_POST = do_PATCH = do_DELETE = _dispatch
 
         def log_message(self, *args: Any) -> None:
             pass
