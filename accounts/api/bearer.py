@@ -9,7 +9,7 @@ created like a first sign-in when the provider allows creating users; a client-c
 token (no end user: ``sub`` missing or equal to ``client_id``) is a machine caller.
 
 With several providers a token only ever goes to the provider that issued it: a JWT names
-its issuer (``iss``, and the audience decides when two providers share an issuer), and an
+its issuer (``iss``; one issuer belongs to one provider), and an
 issuer this site does not know is refused in words without any call; an opaque token
 names no issuer and is introspected at the provider ``default`` only.
 """

@@ -9,9 +9,11 @@ make the provider ``default``; ``OIDC_PROVIDERS``; the admin) with ``provider_bu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.urls import reverse
 
@@ -187,3 +189,36 @@ def declaration_problems(slug: Any, values: Any) -> list[str]:
     if max_age is not None and not (isinstance(max_age, int) and max_age > 0):
         problems.append("admin_max_auth_age must be a positive number of seconds")
     return problems
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a URL's host is this machine (``localhost``, ``*.localhost``, 127/8, ::1)."""
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_urls(urls: dict[str, str], *, debug: bool) -> list[str]:
+    """The names of these URLs that use ``http://`` to another machine, when debug is off."""
+    if debug:
+        return []
+    return [
+        name
+        for name, url in urls.items()
+        if url and urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname)
+    ]
+
+
+def foreign_host_endpoints(issuer: str, endpoints: dict[str, str]) -> list[str]:
+    """The names of these endpoints whose host (and port) is not the issuer's."""
+    home = urlsplit(issuer)
+    return [
+        name
+        for name, url in endpoints.items()
+        if url and (urlsplit(url).hostname, urlsplit(url).port) != (home.hostname, home.port)
+    ]

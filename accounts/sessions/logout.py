@@ -37,8 +37,8 @@ def remember_jti(*, issuer: str, jti: str, exp: float | None) -> None:
 def accept_logout_token(token: str, *, request: HttpRequest | None = None) -> int:
     """Validate the logout token and end the matching sessions; return how many ended.
 
-    One receiver serves every provider: the token's ``iss`` (and audience, when two
-    providers share an issuer) picks the provider, whose keys and client id then verify it,
+    One receiver serves every provider: the token's ``iss`` (one issuer, one provider)
+    picks the provider, whose keys and client id then verify it,
     and only sessions signed in at that provider can end. An unknown issuer is refused.
     """
     unverified = unverified_claims(token) if isinstance(token, str) else {}
