@@ -23,10 +23,17 @@ from typing import Any
 
 from django.core.cache import cache
 
-from accounts.api.access_tokens import BearerError, looks_like_jwt, scopes_of, validate_access_token
+from accounts.api.access_tokens import (
+    BearerError,
+    fail,
+    looks_like_jwt,
+    scopes_of,
+    validate_access_token,
+)
 from accounts.conf import oidc_settings
 from accounts.errors import AccountError
 from accounts.oidc.discovery import endpoint
+from accounts.oidc.jose_safe import MAX_TOKEN_BYTES, UnreadableToken, check_size
 from accounts.oidc.token_endpoint import token_request
 from accounts.oidc.tokens import unverified_claims
 from accounts.providers.provider import DEFAULT_SLUG, Provider
@@ -67,7 +74,7 @@ def issued_to_us(answer: dict[str, Any], provider: Provider | None = None) -> bo
 
 def token_provider(token: str) -> Provider:
     """The provider that issued this token: by its ``iss`` when a JWT, else ``default``."""
-    claims = unverified_claims(token) if looks_like_jwt(token) else {}
+    claims = unverified_claims(token, limit=MAX_TOKEN_BYTES) if looks_like_jwt(token) else {}
     try:
         if claims.get("iss") is not None:
             return provider_for_token(claims.get("iss"), claims.get("aud"))
@@ -132,6 +139,10 @@ def authenticate_bearer(token: str) -> Caller:
     """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``."""
     if not token:
         raise BearerError("missing_token", "No access token was sent.")
+    try:
+        check_size(token)  # opaque tokens too: none longer goes to a provider
+    except UnreadableToken as exc:
+        raise fail(exc.code) from exc
     provider = token_provider(token)
     claims = (
         validate_access_token(token, provider)
