@@ -181,6 +181,17 @@ class OIDCProvider(models.Model):
     jwks_uri = models.URLField(max_length=500, blank=True)
     end_session_endpoint = models.URLField(max_length=500, blank=True)
     introspection_endpoint = models.URLField(max_length=500, blank=True)
+    introspect = models.BooleanField(
+        "introspect opaque tokens",
+        default=False,
+        help_text="Send opaque bearer tokens to this provider's introspection endpoint.",
+    )
+    opaque_token_prefix = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Opaque tokens starting with this go to this provider (needed when several "
+        "providers introspect).",
+    )
     sign_algo = models.CharField(max_length=100, default="RS256", help_text="Comma-separated.")
     scopes = models.CharField(max_length=255, default="openid email profile")
     token_auth_method = models.CharField(

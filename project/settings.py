@@ -124,6 +124,8 @@ OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
 OIDC_OP_INTROSPECTION_ENDPOINT = env.str("OIDC_OP_INTROSPECTION_ENDPOINT", default="")
+OIDC_OP_INTROSPECT = env.bool("OIDC_OP_INTROSPECT", default=False)  # opaque tokens: opt in
+OIDC_OP_OPAQUE_TOKEN_PREFIX = env.str("OIDC_OP_OPAQUE_TOKEN_PREFIX", default="")
 OIDC_OP_DISCOVERY = env.bool("OIDC_OP_DISCOVERY", default=None)  # None: on without endpoints
 OIDC_OP_LABEL = env.str("OIDC_OP_LABEL", default="")  # the default provider's button
 OIDC_OP_EMAIL_DOMAINS = env.list("OIDC_OP_EMAIL_DOMAINS", default=[])
@@ -161,6 +163,8 @@ OIDC_JWKS_CACHE_TTL = env.int("OIDC_JWKS_CACHE_TTL", default=3600)
 OIDC_JWKS_REFETCH_INTERVAL = env.int("OIDC_JWKS_REFETCH_INTERVAL", default=30)
 OIDC_DISCOVERY_CACHE_TTL = env.int("OIDC_DISCOVERY_CACHE_TTL", default=3600)
 OIDC_BEARER_CACHE_TTL = env.int("OIDC_BEARER_CACHE_TTL", default=60)
+OIDC_INTROSPECTION_BUDGET = env.int("OIDC_INTROSPECTION_BUDGET", default=30)
+OIDC_INTROSPECTION_NEGATIVE_TTL = env.int("OIDC_INTROSPECTION_NEGATIVE_TTL", default=30)
 OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="")  # empty: the client id
 OIDC_ACCESS_TOKEN_TYPES = env.list(
     "OIDC_ACCESS_TOKEN_TYPES", default=["at+jwt", "application/at+jwt"]

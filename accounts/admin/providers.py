@@ -60,7 +60,8 @@ class OIDCProviderForm(forms.ModelForm):
             "token_auth_method", "scopes", "sign_algo", "discovery", "endpoints_other_host",
             "authorization_endpoint",
             "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
-            "introspection_endpoint", "create_user", "link_by_email", "fetch_userinfo",
+            "introspection_endpoint", "introspect", "opaque_token_prefix", "create_user",
+            "link_by_email", "fetch_userinfo",
             "username_claim", "groups_claim", "groups_allowlist", "groups_prefix",
             "staff_groups", "superuser_groups", "trusted_audiences", "admin_max_auth_age",
             "admin_acr_values",
@@ -199,6 +200,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Opaque bearer tokens", {"fields": ("introspect", "opaque_token_prefix")}),
         ("Admin step-up", {"fields": ("admin_max_auth_age", "admin_acr_values")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )

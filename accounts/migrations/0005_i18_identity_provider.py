@@ -59,5 +59,24 @@ class Migration(migrations.Migration):
                 verbose_name="endpoints on another host",
             ),
         ),
+        migrations.AddField(
+            model_name="oidcprovider",
+            name="introspect",
+            field=models.BooleanField(
+                default=False,
+                help_text="Send opaque bearer tokens to this provider's introspection endpoint.",
+                verbose_name="introspect opaque tokens",
+            ),
+        ),
+        migrations.AddField(
+            model_name="oidcprovider",
+            name="opaque_token_prefix",
+            field=models.CharField(
+                blank=True,
+                help_text="Opaque tokens starting with this go to this provider (needed when "
+                "several providers introspect).",
+                max_length=50,
+            ),
+        ),
         migrations.RunPython(fill_identity_providers, migrations.RunPython.noop),
     ]

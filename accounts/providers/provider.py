@@ -36,7 +36,7 @@ KNOWN_KEYS = {
     "sign_algo", "scopes", "token_auth_method", "email_domains", "trusted_audiences",
     "fetch_userinfo", "create_user", "link_by_email", "username_claim", "groups_claim",
     "groups_allowlist", "groups_prefix", "staff_groups", "superuser_groups", "enabled",
-    "admin_max_auth_age", "admin_acr_values",
+    "admin_max_auth_age", "admin_acr_values", "introspect", "opaque_token_prefix",
 }  # fmt: skip
 
 # Where a provider was declared: shown in the admin and by oidc_check.
@@ -92,6 +92,8 @@ class Provider:
     admin_acr_values: tuple[str, ...] = ()
     enabled: bool = True
     source: str = SOURCE_SETTINGS
+    introspect: bool = False  # opaque bearer tokens may be introspected here (opt in)
+    opaque_token_prefix: str = ""  # opaque tokens starting with this go here
 
     @property
     def is_default(self) -> bool:
@@ -166,6 +168,8 @@ def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provide
         admin_acr_values=tuple(as_list(values.get("admin_acr_values"))),
         enabled=bool(_flag(values.get("enabled"), True)),
         source=source,
+        introspect=bool(_flag(values.get("introspect"), False)),
+        opaque_token_prefix=str(values.get("opaque_token_prefix") or ""),
     )
 
 
