@@ -97,6 +97,12 @@ class OIDCProviderForm(forms.ModelForm):
             )
         return issuer
 
+    def clean_admin_max_auth_age(self) -> int:
+        value = self.cleaned_data["admin_max_auth_age"]
+        if not value or value <= 0:
+            raise forms.ValidationError("Use a positive number of seconds.")
+        return value
+
     def clean(self) -> dict:
         cleaned = super().clean()
         has_secret = bool(self.instance.client_secret_encrypted)
