@@ -274,6 +274,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"quiet_oidc_queries": {"()": "project.logfilters.QuietOIDCQueries"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -281,5 +282,7 @@ LOGGING = {
         # passes its records up to the root: one handler, the root's, prints each line once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.request": {"level": "ERROR"},
+        # runserver's request lines (make run): no code, state or sid from /oidc/ query strings
+        "django.server": {"handlers": [], "filters": ["quiet_oidc_queries"], "propagate": True},
     },
 }
