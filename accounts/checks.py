@@ -233,7 +233,9 @@ def check_declared_providers(app_configs: Any = None, **kwargs: Any) -> list[che
                 id="accounts.E010",
             )
         ]
-    errors: list[checks.CheckMessage] = _duplicate_issuers(declared)
+    errors: list[checks.CheckMessage] = _duplicate_issuers(declared) + _unrouted_introspection(
+        declared
+    )
     for slug, values in declared.items():
         problems = declaration_problems(slug, values)
         if problems:
@@ -297,3 +299,26 @@ def _duplicate_issuers(declared: dict[str, Any]) -> list[checks.CheckMessage]:
                 )
             )
     return errors
+
+
+def _unrouted_introspection(declared: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Several providers introspect opaque tokens and more than one has no prefix to route by."""
+    plain = ["default"] if oidc_settings.OIDC_OP_INTROSPECT and oidc_settings.OIDC_OP_ISSUER else []
+    plain += [
+        str(slug)
+        for slug, values in declared.items()
+        if isinstance(values, dict)
+        and str(values.get("introspect", "")).lower() in ("1", "true", "yes", "on")
+        and not values.get("opaque_token_prefix")
+    ]
+    if len(plain) < 2:
+        return []
+    return [
+        checks.Warning(
+            f"Providers {', '.join(plain)} introspect opaque tokens and none of them has an "
+            "opaque_token_prefix: every opaque token will be refused.",
+            hint="Give all but one of them an opaque_token_prefix (the start of their opaque "
+            "tokens), or switch introspect off where their clients send JWT access tokens.",
+            id="accounts.W006",
+        )
+    ]

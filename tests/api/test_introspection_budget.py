@@ -98,3 +98,18 @@ def test_a_prefix_routes_opaque_tokens_to_their_provider_only(op, op_b, settings
     assert (op.count("/introspect"), op_b.count("/introspect")) == (0, 1)
     call("an-acme-token")
     assert (op.count("/introspect"), op_b.count("/introspect")) == (1, 1)
+
+
+def test_two_introspecting_providers_without_a_prefix_is_a_check_warning(op, op_b, settings):
+    from accounts.checks import check_declared_providers
+
+    settings.OIDC_PROVIDERS = {B_SLUG: provider_b_settings(op_b, introspect=True)}
+    warnings = [w for w in check_declared_providers() if w.id == "accounts.W006"]
+    assert [w.msg for w in warnings] == [
+        "Providers default, b introspect opaque tokens and none of them has an "
+        "opaque_token_prefix: every opaque token will be refused."
+    ]
+    settings.OIDC_PROVIDERS = {
+        B_SLUG: provider_b_settings(op_b, introspect=True, opaque_token_prefix="b_")
+    }
+    assert not [w for w in check_declared_providers() if w.id == "accounts.W006"]
