@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,8 +11,8 @@ from django.core import checks
 
 from accounts.conf import SUPPORTED_ALGORITHMS, TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
 from accounts.oidc import signing_keys
-from accounts.providers.provider import declaration_problems, provider_build
-from accounts.providers.registry import declared_providers, settings_provider
+from accounts.providers.provider import declaration_problems, is_loopback, provider_build
+from accounts.providers.registry import declared_providers, issuer_key, settings_provider
 
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -21,17 +20,6 @@ MESSAGE_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
 OIDC_MIDDLEWARE = "accounts.sessions.middleware.OIDCSessionMiddleware"
 # The path settings files written before the packages name; it still imports the same class.
 OIDC_MIDDLEWARE_COMPAT = "accounts.middleware.OIDCSessionMiddleware"
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @checks.register(checks.Tags.security)
@@ -76,12 +64,7 @@ def check_provider(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 )
             )
     parts = urlsplit(issuer)
-    if (
-        issuer
-        and parts.scheme == "http"
-        and not settings.DEBUG
-        and not _is_loopback(parts.hostname)
-    ):
+    if issuer and parts.scheme == "http" and not settings.DEBUG and not is_loopback(parts.hostname):
         errors.append(
             checks.Error(
                 "OIDC_OP_ISSUER uses http:// for a host that is not this machine.",
@@ -250,7 +233,9 @@ def check_declared_providers(app_configs: Any = None, **kwargs: Any) -> list[che
                 id="accounts.E010",
             )
         ]
-    errors: list[checks.CheckMessage] = []
+    errors: list[checks.CheckMessage] = _duplicate_issuers(declared) + _unrouted_introspection(
+        declared
+    )
     for slug, values in declared.items():
         problems = declaration_problems(slug, values)
         if problems:
@@ -281,7 +266,7 @@ def _declared_provider_errors(provider: Any) -> list[checks.CheckMessage]:
             )
         )
     parts = urlsplit(provider.issuer)
-    if parts.scheme == "http" and not settings.DEBUG and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not settings.DEBUG and not is_loopback(parts.hostname):
         errors.append(
             checks.Error(
                 f"{name}: the issuer uses http:// for a host that is not this machine.",
@@ -345,3 +330,50 @@ def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.
                 )
             )
     return errors
+
+
+def _duplicate_issuers(declared: dict[str, Any]) -> list[checks.CheckMessage]:
+    """One issuer, one provider: a second provider of an issuer could sign in as its users."""
+    owners: dict[str, str] = {}
+    if oidc_settings.OIDC_OP_ISSUER:
+        owners[issuer_key(oidc_settings.OIDC_OP_ISSUER)] = "the provider default (OIDC_OP_ISSUER)"
+    errors: list[checks.CheckMessage] = []
+    for slug, values in declared.items():
+        if not isinstance(values, dict) or not values.get("issuer"):
+            continue
+        owner = owners.setdefault(issuer_key(values["issuer"]), f"OIDC_PROVIDERS[{slug!r}]")
+        if owner != f"OIDC_PROVIDERS[{slug!r}]":
+            errors.append(
+                checks.Error(
+                    f"OIDC_PROVIDERS[{slug!r}]: the issuer {values['issuer']} is already the "
+                    f"issuer of {owner}.",
+                    hint="An issuer belongs to exactly one provider: its tokens could otherwise "
+                    "sign in as that provider's users. Remove the duplicate, or use one "
+                    "provider for the issuer.",
+                    id="accounts.E011",
+                )
+            )
+    return errors
+
+
+def _unrouted_introspection(declared: dict[str, Any]) -> list[checks.CheckMessage]:
+    """Several providers introspect opaque tokens and more than one has no prefix to route by."""
+    plain = ["default"] if oidc_settings.OIDC_OP_INTROSPECT and oidc_settings.OIDC_OP_ISSUER else []
+    plain += [
+        str(slug)
+        for slug, values in declared.items()
+        if isinstance(values, dict)
+        and str(values.get("introspect", "")).lower() in ("1", "true", "yes", "on")
+        and not values.get("opaque_token_prefix")
+    ]
+    if len(plain) < 2:
+        return []
+    return [
+        checks.Warning(
+            f"Providers {', '.join(plain)} introspect opaque tokens and none of them has an "
+            "opaque_token_prefix: every opaque token will be refused.",
+            hint="Give all but one of them an opaque_token_prefix (the start of their opaque "
+            "tokens), or switch introspect off where their clients send JWT access tokens.",
+            id="accounts.W006",
+        )
+    ]

@@ -33,6 +33,9 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     "OIDC_OP_JWKS_ENDPOINT": ("jwks_uri", ""),
     "OIDC_OP_LOGOUT_ENDPOINT": ("end_session_endpoint", ""),
     "OIDC_OP_INTROSPECTION_ENDPOINT": ("introspection_endpoint", ""),
+    # Opaque bearer tokens go to introspection only at providers that opt in, routed by prefix
+    "OIDC_OP_INTROSPECT": ("introspect", False),
+    "OIDC_OP_OPAQUE_TOKEN_PREFIX": ("opaque_token_prefix", ""),
     "OIDC_OP_EMAIL_DOMAINS": ("email_domains", []),
     "OIDC_RP_CLIENT_ID": ("client_id", ""),
     "OIDC_RP_CLIENT_SECRET": ("client_secret", ""),
@@ -82,6 +85,9 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "OIDC_JWKS_REFETCH_INTERVAL": 30,
     "OIDC_DISCOVERY_CACHE_TTL": 3600,
     "OIDC_BEARER_CACHE_TTL": 60,
+    # Introspection of opaque tokens (accounts/api/introspection.py)
+    "OIDC_INTROSPECTION_BUDGET": 30,  # refused introspections per client address and minute
+    "OIDC_INTROSPECTION_NEGATIVE_TTL": 30,  # seconds a refused token is remembered
     # API (bearer access tokens)
     "OIDC_API_AUDIENCE": "",  # empty: the client id of the token's provider
     "OIDC_ACCESS_TOKEN_TYPES": ["at+jwt", "application/at+jwt"],

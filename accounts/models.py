@@ -11,10 +11,19 @@ class OIDCIdentity(models.Model):
 
     Sign-in finds users through this table only, never by email: the email at the provider
     may change or be unverified, the (iss, sub) pair is the stable identifier (OIDC Core 5.7).
+    ``provider`` is the slug of the provider the identity was created through: every lookup
+    asks for it too, so a provider's tokens only ever resolve its own identities, even if a
+    second provider claimed the same issuer.
     """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    provider = models.CharField(
+        max_length=50,
+        default="default",
+        help_text="The slug of the provider this identity was created through; only that "
+        "provider's tokens find it.",
     )
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
@@ -166,12 +175,29 @@ class OIDCProvider(models.Model):
     discovery = models.BooleanField(
         default=True, help_text="Read the endpoints from {issuer}/.well-known/openid-configuration."
     )
+    endpoints_other_host = models.BooleanField(
+        "endpoints on another host",
+        default=False,
+        help_text="Allow endpoints typed in by hand on another host than the issuer's "
+        "(recorded in the audit log). Off: they must live on the issuer's host.",
+    )
     authorization_endpoint = models.URLField(max_length=500, blank=True)
     token_endpoint = models.URLField(max_length=500, blank=True)
     userinfo_endpoint = models.URLField(max_length=500, blank=True)
     jwks_uri = models.URLField(max_length=500, blank=True)
     end_session_endpoint = models.URLField(max_length=500, blank=True)
     introspection_endpoint = models.URLField(max_length=500, blank=True)
+    introspect = models.BooleanField(
+        "introspect opaque tokens",
+        default=False,
+        help_text="Send opaque bearer tokens to this provider's introspection endpoint.",
+    )
+    opaque_token_prefix = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="Opaque tokens starting with this go to this provider (needed when several "
+        "providers introspect).",
+    )
     sign_algo = models.CharField(max_length=100, default="RS256", help_text="Comma-separated.")
     scopes = models.CharField(max_length=255, default="openid email profile")
     token_auth_method = models.CharField(

@@ -58,6 +58,7 @@ def server_env(database_url: str, issuer: str, settings_module: str) -> dict[str
             "OIDC_OP_USER_ENDPOINT": f"{issuer}/me",
             "OIDC_OP_JWKS_ENDPOINT": f"{issuer}/jwks",
             "OIDC_OP_INTROSPECTION_ENDPOINT": f"{issuer}/token/introspection",
+            "OIDC_OP_INTROSPECT": "1",  # as before opaque tokens needed an opt-in
             "OIDC_RP_CLIENT_ID": "django-site",
             "OIDC_RP_CLIENT_SECRET": "dev-client-secret-change-me",
         }

@@ -7,6 +7,7 @@ when debug is off. With debug off the production security settings are on.
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,12 +42,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "mozilla_django_oidc",
     "rest_framework",
+    "csp",
 ]
 
 MIDDLEWARE = [
-    # First: a request that met a database outage answers 503 in words, whatever raised.
-    "accounts.views.availability.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "accounts.views.csp.SiteCSPMiddleware",  # CSP on every page (django-csp 4)
+    # Before all that reads the session: a request that met a database outage answers 503
+    # in words, whatever raised (accounts/views/availability.py).
+    "accounts.views.availability.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -70,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} on inline scripts and styles
             ],
         },
     },
@@ -128,6 +133,8 @@ OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
 OIDC_OP_INTROSPECTION_ENDPOINT = env.str("OIDC_OP_INTROSPECTION_ENDPOINT", default="")
+OIDC_OP_INTROSPECT = env.bool("OIDC_OP_INTROSPECT", default=False)  # opaque tokens: opt in
+OIDC_OP_OPAQUE_TOKEN_PREFIX = env.str("OIDC_OP_OPAQUE_TOKEN_PREFIX", default="")
 OIDC_OP_DISCOVERY = env.bool("OIDC_OP_DISCOVERY", default=None)  # None: on without endpoints
 OIDC_OP_LABEL = env.str("OIDC_OP_LABEL", default="")  # the default provider's button
 OIDC_OP_EMAIL_DOMAINS = env.list("OIDC_OP_EMAIL_DOMAINS", default=[])
@@ -165,6 +172,8 @@ OIDC_JWKS_CACHE_TTL = env.int("OIDC_JWKS_CACHE_TTL", default=3600)
 OIDC_JWKS_REFETCH_INTERVAL = env.int("OIDC_JWKS_REFETCH_INTERVAL", default=30)
 OIDC_DISCOVERY_CACHE_TTL = env.int("OIDC_DISCOVERY_CACHE_TTL", default=3600)
 OIDC_BEARER_CACHE_TTL = env.int("OIDC_BEARER_CACHE_TTL", default=60)
+OIDC_INTROSPECTION_BUDGET = env.int("OIDC_INTROSPECTION_BUDGET", default=30)
+OIDC_INTROSPECTION_NEGATIVE_TTL = env.int("OIDC_INTROSPECTION_NEGATIVE_TTL", default=30)
 OIDC_API_AUDIENCE = env.str("OIDC_API_AUDIENCE", default="")  # empty: the client id
 OIDC_ACCESS_TOKEN_TYPES = env.list(
     "OIDC_ACCESS_TOKEN_TYPES", default=["at+jwt", "application/at+jwt"]
@@ -246,6 +255,32 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Content-Security-Policy on every page (django-csp 4; the providers' origins are added to
+# form-action by accounts.views.csp). DJANGO_CSP_REPORT_ONLY=1 only reports; DJANGO_CSP_REPORTS=1
+# has browsers post violations to /csp-report/.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        **(
+            {"report-uri": ["/csp-report/"]}
+            if env.bool("DJANGO_CSP_REPORTS", default=False)
+            else {}
+        ),
+    }
+}
+if env.bool("DJANGO_CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+    CONTENT_SECURITY_POLICY = None
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -255,7 +290,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"outage": {"()": "accounts.views.availability.DatabaseOutageLogFilter"}},
+    "filters": {
+        "outage": {"()": "accounts.views.availability.DatabaseOutageLogFilter"},
+        "quiet_oidc_queries": {"()": "project.logfilters.QuietOIDCQueries"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -265,5 +303,7 @@ LOGGING = {
         # A database outage is logged once a minute by accounts.views.availability instead
         # of a traceback per request.
         "django.request": {"level": "ERROR", "filters": ["outage"]},
+        # runserver's request lines (make run): no code, state or sid from /oidc/ query strings
+        "django.server": {"handlers": [], "filters": ["quiet_oidc_queries"], "propagate": True},
     },
 }

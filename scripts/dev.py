@@ -35,6 +35,7 @@ SITE_ENV = {
     "OIDC_RP_CLIENT_ID": "django-site",
     "OIDC_RP_CLIENT_SECRET": "dev-client-secret-change-me",
     "OIDC_OP_LABEL": "Acme",
+    "OIDC_OP_INTROSPECT": "1",  # opaque access tokens go to Acme's introspection
     "OIDC_OP_EMAIL_DOMAINS": "example.com",
     "OIDC_PROVIDERS": json.dumps(
         {

@@ -86,6 +86,7 @@ def op(_op_server: FakeOP, settings) -> FakeOP:
     settings.OIDC_OP_JWKS_ENDPOINT = f"{base}/jwks"
     settings.OIDC_OP_LOGOUT_ENDPOINT = f"{base}/session/end"
     settings.OIDC_OP_INTROSPECTION_ENDPOINT = f"{base}/introspect"
+    settings.OIDC_OP_INTROSPECT = True  # the site under test checks opaque tokens there
     settings.OIDC_OP_DISCOVERY = False
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET

@@ -3,11 +3,18 @@
 Providers of the ``OIDC_OP_*`` settings and of ``OIDC_PROVIDERS`` are listed read-only
 above the admin's own, so an operator sees every provider in one place. A provider saved
 here is used by every process within ``OIDC_PROVIDERS_RELOAD_INTERVAL`` seconds.
+
+Adding, changing or deleting a provider needs a superuser: a provider decides who signs in
+as whom, and who becomes staff or superuser. Staff with the model's permissions only view.
+The form applies the system checks' rules of ``OIDC_PROVIDERS`` at save time, refuses an
+issuer another provider has, and keeps endpoints typed by hand on the issuer's host unless
+the audited "endpoints on another host" box is ticked.
 """
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
@@ -21,9 +28,11 @@ from accounts.providers.provider import (
     DEFAULT_SLUG,
     ENDPOINT_NAMES,
     SOURCE_DATABASE,
+    cleartext_urls,
+    foreign_host_endpoints,
     provider_build,
 )
-from accounts.providers.registry import declared_providers, settings_provider
+from accounts.providers.registry import declared_providers, issuer_owner, settings_provider
 
 
 def _https_urls(db_field: models.Field, **kwargs):
@@ -48,9 +57,11 @@ class OIDCProviderForm(forms.ModelForm):
         formfield_callback = _https_urls
         fields = (
             "slug", "label", "enabled", "email_domains", "issuer", "client_id",
-            "token_auth_method", "scopes", "sign_algo", "discovery", "authorization_endpoint",
+            "token_auth_method", "scopes", "sign_algo", "discovery", "endpoints_other_host",
+            "authorization_endpoint",
             "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint",
-            "introspection_endpoint", "create_user", "link_by_email", "fetch_userinfo",
+            "introspection_endpoint", "introspect", "opaque_token_prefix", "create_user",
+            "link_by_email", "fetch_userinfo",
             "username_claim", "groups_claim", "groups_allowlist", "groups_prefix",
             "staff_groups", "superuser_groups", "trusted_audiences", "admin_max_auth_age",
             "admin_acr_values",
@@ -75,19 +86,64 @@ class OIDCProviderForm(forms.ModelForm):
             )
         return ", ".join(algorithms)
 
+    def clean_issuer(self) -> str:
+        issuer = self.cleaned_data["issuer"].strip()
+        owner = issuer_owner(issuer, exclude=self.instance.slug or None)
+        if owner is not None:
+            raise forms.ValidationError(
+                f"The provider '{owner.slug}' ({owner.source}) already has this issuer. An "
+                "issuer belongs to exactly one provider: a second one could sign in as its "
+                "users."
+            )
+        return issuer
+
+    def clean_admin_max_auth_age(self) -> int:
+        value = self.cleaned_data["admin_max_auth_age"]
+        if not value or value <= 0:
+            raise forms.ValidationError("Use a positive number of seconds.")
+        return value
+
     def clean(self) -> dict:
         cleaned = super().clean()
         has_secret = bool(self.instance.client_secret_encrypted)
+        has_secret = has_secret or bool(cleaned.get("client_secret"))
         needs_secret = cleaned.get("token_auth_method") != "private_key_jwt"
-        if needs_secret and not cleaned.get("client_secret") and not has_secret:
+        if needs_secret and not has_secret:
             self.add_error("client_secret", "A new provider needs the client secret.")
+        if any(a.startswith("HS") for a in as_list(cleaned.get("sign_algo"))) and not has_secret:
+            self.add_error(
+                "sign_algo", "An HMAC algorithm (HS*) is keyed with the client secret: set it."
+            )
         discovery = cleaned.get("discovery")
         core = ("authorization_endpoint", "token_endpoint", "jwks_uri")
         if not discovery and not all(cleaned.get(name) for name in core):
             self.add_error(
                 "discovery", "Without discovery, set the authorization, token and JWKS endpoints."
             )
+        self._check_urls(cleaned)
         return cleaned
+
+    def _check_urls(self, cleaned: dict) -> None:
+        """https outside this machine with debug off (``accounts.E006``); endpoints at home."""
+        urls = {name: cleaned.get(name) or "" for name in ("issuer", *ENDPOINT_NAMES)}
+        for name in cleartext_urls(urls, debug=settings.DEBUG):
+            if name not in self.errors:
+                self.add_error(
+                    name,
+                    "Use https://: with debug off, http:// is only for this machine "
+                    "(tokens and codes must not cross a network in clear text).",
+                )
+        if cleaned.get("endpoints_other_host") or not cleaned.get("issuer"):
+            return
+        endpoints = {name: urls[name] for name in ENDPOINT_NAMES}
+        for name in foreign_host_endpoints(urls["issuer"], endpoints):
+            if name not in self.errors:
+                self.add_error(
+                    name,
+                    "This endpoint is not on the issuer's host. Leave it empty to read it from "
+                    'discovery, or tick "endpoints on another host" if the provider really '
+                    "serves it there.",
+                )
 
     def save(self, commit: bool = True) -> OIDCProvider:
         provider = super().save(commit=False)
@@ -122,6 +178,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
                     "scopes",
                     "sign_algo",
                     "discovery",
+                    "endpoints_other_host",
                 )
             },
         ),
@@ -149,6 +206,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
                 )
             },
         ),
+        ("Opaque bearer tokens", {"fields": ("introspect", "opaque_token_prefix")}),
         ("Admin step-up", {"fields": ("admin_max_auth_age", "admin_acr_values")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
@@ -167,7 +225,29 @@ class OIDCProviderAdmin(admin.ModelAdmin):
             event = audit.PROVIDER_DISABLED
         else:
             event = audit.PROVIDER_CHANGED
-        _audit(request, obj, event, fields=sorted(form.changed_data))  # names, never values
+        reason = "endpoints_other_host" if obj.endpoints_other_host else ""
+        # names, never values
+        _audit(request, obj, event, reason=reason, fields=sorted(form.changed_data))
+
+    # A provider decides who signs in as whom (and who becomes superuser): superusers only.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: OIDCProvider | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: OIDCProvider | None = None) -> bool:
+        return request.user.is_superuser
+
+    def get_fieldsets(self, request: HttpRequest, obj: OIDCProvider | None = None):
+        """Read-only viewers get no ``client_secret`` row: read-only it would show the secret."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "client_secret"]})
+            for name, options in fieldsets
+        ]
 
     def delete_model(self, request: HttpRequest, obj: OIDCProvider) -> None:
         super().delete_model(request, obj)
@@ -210,7 +290,9 @@ class OIDCProviderAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(description="Switch off the selected providers (no new sign-ins)")
+    @admin.action(
+        description="Switch off the selected providers (no new sign-ins)", permissions=["change"]
+    )
     def disable_providers(self, request: HttpRequest, queryset: QuerySet) -> None:
         count = 0
         for row in queryset.filter(enabled=True):

@@ -140,3 +140,23 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "ip_address",
         "user_agent",
     )
+
+    # The provider's sid ends a session by front-channel logout: superusers only see it.
+    def get_list_display(self, request: HttpRequest):
+        return _without_sid(super().get_list_display(request), request)
+
+    def get_search_fields(self, request: HttpRequest):
+        return _without_sid(super().get_search_fields(request), request)
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        return _without_sid(super().get_fields(request, obj), request)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return _without_sid(super().get_readonly_fields(request, obj), request)
+
+
+def _without_sid(names, request: HttpRequest):
+    """The field names, without ``sid`` unless the user is a superuser."""
+    if request.user.is_superuser:
+        return names
+    return tuple(name for name in names if name != "sid")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,11 +33,14 @@ from accounts.api.bearer import Caller, authenticate_bearer
 from accounts.audit import log as audit
 from accounts.errors import OIDCError
 from accounts.responses import error_response, loggable
+from accounts.security import shared_cache
+from accounts.security.client_info import client_ip
 from accounts.sessions.lifecycle import SESSION_ISSUER, SESSION_PROVIDER, SESSION_SUBJECT
 
 logger = logging.getLogger("accounts.api")
 
 REALM = "api"
+LOG_WINDOW = 60  # seconds: a refusal reason is logged once per window
 
 
 class ApiRefusal(Exception):
@@ -110,15 +114,15 @@ def authenticate_request(
             raise ApiRefusal(401, "", "not_authenticated", "Sign in or send an access token.")
         check_access(caller, scopes=scopes, machines=machines, by_token=False)
         return caller
-    caller = token_caller(token)
+    caller = token_caller(token, client=client_ip(request))
     check_access(caller, scopes=scopes, machines=machines, by_token=True)
     return caller
 
 
-def token_caller(token: str) -> Caller:
+def token_caller(token: str, *, client: str | None = None) -> Caller:
     """The caller of a bearer token; a refused token is a 401 ``invalid_token`` refusal."""
     try:
-        return authenticate_bearer(token)
+        return authenticate_bearer(token, client=client)
     except BearerError as exc:
         raise ApiRefusal(401, "invalid_token", exc.code, exc.message) from exc
 
@@ -126,9 +130,15 @@ def token_caller(token: str) -> Caller:
 def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:
     if not refusal.error:
         return  # no credentials at all: a plain challenge, not an event worth a line
-    logger.warning(
-        "api request refused: reason=%s path=%s", loggable(refusal.reason), loggable(request.path)
-    )
+    # Anybody can send junk tokens: one line per reason and minute, like the audit rows.
+    minute = int(time.time() // LOG_WINDOW)
+    if shared_cache.add(f"oidc:api-refusal-log:{refusal.reason[:64]}:{minute}", 1, LOG_WINDOW):
+        logger.warning(
+            "api request refused: reason=%s path=%s (logged once a minute per reason; the "
+            "audit row counts them)",
+            loggable(refusal.reason),
+            loggable(request.path),
+        )
     # A token was sent and refused: audited, one row per reason and minute.
     audit.record_sampled(
         audit.BEARER_REFUSED, audit.FAILURE, request=request, reason=refusal.reason

@@ -13,9 +13,7 @@ JWKS on the budget of tokens anybody can send (``jwks.py``).
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -26,6 +24,7 @@ import jwt
 from accounts.conf import oidc_settings
 from accounts.errors import OIDCError, TokenError
 from accounts.oidc import jwks
+from accounts.oidc.jose_safe import UnreadableToken, check_size, read_jws
 from accounts.oidc.tokens import pyjwt_reason
 from accounts.providers.provider import Provider
 from accounts.providers.registry import default_provider
@@ -42,6 +41,7 @@ class BearerError(OIDCError):
 
 REASONS = {
     "malformed": "The access token could not be read.",
+    "too_large": "The access token is too long to be one this site accepts.",
     "wrong_type": "The token is not an access token (its typ header is not at+jwt).",
     "id_token": "An ID token cannot be used as an access token.",
     "alg_not_allowed": "The access token uses a signing algorithm this site does not accept.",
@@ -80,20 +80,11 @@ def api_audience(provider: Provider | None = None) -> str:
 
 
 def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and claims WITHOUT any check, to choose the checks (one cheap decode)."""
+    """Header and claims WITHOUT any check, to choose the checks (size capped, one decode)."""
     try:
-        parts = [
-            json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-            for part in token.split(".")[:2]
-        ]
-    except (ValueError, TypeError) as exc:
-        raise fail("malformed") from exc
-    if len(parts) != 2 or not all(isinstance(part, dict) for part in parts):
-        raise fail("malformed")
-    header, claims = parts
-    if not isinstance(header.get("alg"), str):
-        raise fail("malformed")
-    return header, claims
+        return read_jws(token)
+    except UnreadableToken as exc:
+        raise fail(exc.code) from exc
 
 
 def _checked_header(header: dict[str, Any], claims: dict[str, Any], provider: Provider) -> None:
@@ -135,6 +126,10 @@ def _judges(provider: Provider) -> tuple[Any, ...]:
 def validate_access_token(token: str, provider: Provider | None = None) -> dict[str, Any]:
     """Return the claims of a valid JWT access token of ``provider`` for this site's API."""
     provider = _provider(provider)
+    try:
+        check_size(token)  # the size cap, before even the hash
+    except UnreadableToken as exc:
+        raise fail(exc.code) from exc
     digest = hashlib.sha256(token.encode()).hexdigest()
     now = time.time()
     judges = _judges(provider)
@@ -178,6 +173,8 @@ def _verify(token: str, provider: Provider) -> dict[str, Any]:
         )
     except jwt.PyJWTError as exc:
         raise fail(pyjwt_reason(exc)) from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # read_jws let it by: never a 500
+        raise fail("malformed") from exc
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise fail("missing_claim")
     if claims["iat"] > time.time() + leeway:

@@ -9,38 +9,35 @@ created like a first sign-in when the provider allows creating users; a client-c
 token (no end user: ``sub`` missing or equal to ``client_id``) is a machine caller.
 
 With several providers a token only ever goes to the provider that issued it: a JWT names
-its issuer (``iss``, and the audience decides when two providers share an issuer), and an
+its issuer (``iss``; one issuer belongs to one provider), and an
 issuer this site does not know is refused in words without any call; an opaque token
-names no issuer and is introspected at the provider ``default`` only.
+names no issuer and goes only to the one provider ``introspection`` routes it to, on a
+budget per client address.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from accounts.api.access_tokens import (
     BearerError,
     check_not_before,
+    fail,
     looks_like_jwt,
     scopes_of,
     validate_access_token,
 )
-from accounts.conf import oidc_settings
+from accounts.api.introspection import introspected_claims, opaque_token_provider
 from accounts.errors import AccountError
-from accounts.oidc.discovery import endpoint
-from accounts.oidc.token_endpoint import token_request
+from accounts.oidc.jose_safe import MAX_TOKEN_BYTES, UnreadableToken, check_size
 from accounts.oidc.tokens import unverified_claims
 from accounts.providers.provider import DEFAULT_SLUG, Provider
 from accounts.providers.registry import (
     UnknownProvider,
-    default_provider,
     provider_for_token,
     provider_get,
 )
-from accounts.security import shared_cache
 from accounts.users.identities import user_for_subject
 
 __all__ = ["Caller", "authenticate_bearer"]
@@ -62,17 +59,11 @@ class Caller:
         return self.user is None
 
 
-def issued_to_us(answer: dict[str, Any], provider: Provider | None = None) -> bool:
-    """Whether an introspection answer names this site as the token's client or audience."""
-    client_id = (provider or default_provider()).client_id
-    aud = answer.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    return answer.get("client_id") == client_id or client_id in audiences
-
-
 def token_provider(token: str) -> Provider:
-    """The provider that issued this token: by its ``iss`` when a JWT, else ``default``."""
-    claims = unverified_claims(token) if looks_like_jwt(token) else {}
+    """The provider that issued this token: by its ``iss`` when a JWT, else by the opaque rule."""
+    if not looks_like_jwt(token):
+        return opaque_token_provider(token)
+    claims = unverified_claims(token, limit=MAX_TOKEN_BYTES)
     try:
         if claims.get("iss") is not None:
             return provider_for_token(claims.get("iss"), claims.get("aud"))
@@ -84,64 +75,28 @@ def token_provider(token: str) -> Provider:
         ) from exc
 
 
-def introspect(token: str, provider: Provider | None = None) -> dict[str, Any]:
-    """The provider's verdict on a token: ``{}`` unless active, ours and from its issuer."""
-    provider = provider or default_provider()
-    url = endpoint("introspection_endpoint", required=False, provider=provider)
-    if not url:
-        raise BearerError(
-            "bearer_unsupported",
-            "Access tokens cannot be checked: the identity provider offers no introspection.",
-        )
-    answer = token_request(
-        url, {"token": token, "token_type_hint": "access_token"}, provider=provider
-    )
-    valid = (
-        answer.get("active") is True
-        and issued_to_us(answer, provider)
-        and answer.get("iss", provider.issuer) == provider.issuer
-    )
-    return answer if valid else {}
-
-
-# What an introspection answer is kept for: the caller, its scopes, a new user's fields.
-KEPT_CLAIMS = (
-    *("active", "iss", "sub", "client_id", "scope", "scp", "exp"),
-    *("preferred_username", "email", "email_verified", "name", "given_name", "family_name"),
-)
-
-
-def introspected_claims(token: str, provider: Provider | None = None) -> dict[str, Any]:
-    """The introspection answer of an opaque token, from the cache or the provider."""
-    provider = provider or default_provider()
-    key = provider.cache_key("bearer", hashlib.sha256(token.encode()).hexdigest())
-    cached = shared_cache.get(key)
-    if cached is None:
-        cached = introspect(token, provider)
-        ttl = oidc_settings.OIDC_BEARER_CACHE_TTL
-        if isinstance(cached.get("exp"), (int, float)):
-            ttl = max(1, min(ttl, int(cached["exp"] - time.time())))
-        cached = {name: cached[name] for name in KEPT_CLAIMS if name in cached}
-        shared_cache.set(key, cached, ttl)  # a refusal is remembered too
-    if not cached:
-        raise BearerError()
-    return cached
-
-
 def _is_machine(claims: dict[str, Any]) -> bool:
     sub = claims.get("sub")
     return not sub or sub == claims.get("client_id")
 
 
-def authenticate_bearer(token: str) -> Caller:
-    """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``."""
+def authenticate_bearer(token: str, *, client: str | None = None) -> Caller:
+    """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``.
+
+    ``client`` is the caller's address: opaque tokens refused by the provider are counted
+    against it (``introspection``).
+    """
     if not token:
         raise BearerError("missing_token", "No access token was sent.")
+    try:
+        check_size(token)  # opaque tokens too: none longer goes to a provider
+    except UnreadableToken as exc:
+        raise fail(exc.code) from exc
     provider = token_provider(token)
     claims = (
         validate_access_token(token, provider)
         if looks_like_jwt(token)
-        else introspected_claims(token, provider)
+        else introspected_claims(token, provider, client=client)
     )
     issuer, slug = provider.issuer, provider.slug
     client_id = str(claims.get("client_id") or "")

@@ -31,6 +31,7 @@ from accounts.api.access import (
 )
 from accounts.api.bearer import Caller
 from accounts.errors import OIDCError
+from accounts.security.client_info import client_ip
 
 
 class ApiRefused(exceptions.APIException):
@@ -78,7 +79,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         if token is None:
             return None  # let the next class (the session) try
         try:
-            caller = token_caller(token)
+            caller = token_caller(token, client=client_ip(request._request))
         except ApiRefusal as refusal:
             log_refusal(request._request, refusal)
             raise ApiRefused(refusal) from refusal

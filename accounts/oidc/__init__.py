@@ -6,6 +6,7 @@
 - ``authorization``: the authorization request and its state; ``requirement``: ``max_age`` and
   ``acr`` asked for and checked;
 - ``jwks``: the provider's keys; ``tokens``: ID, logout and signed userinfo token validation;
+  ``jose_safe``: ``read_jws``, the size cap and safe decoding every token parser calls first;
   ``userinfo``: the userinfo request.
 
 May import providers, audit, models, security, conf and errors; never users, sessions,

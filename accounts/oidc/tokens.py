@@ -16,6 +16,12 @@ from django.utils.crypto import constant_time_compare
 from accounts.conf import oidc_settings
 from accounts.errors import TokenError
 from accounts.oidc import jwks
+from accounts.oidc.jose_safe import (
+    MAX_PROVIDER_TOKEN_BYTES,
+    MAX_TOKEN_BYTES,
+    UnreadableToken,
+    read_jws,
+)
 from accounts.providers.provider import Provider
 from accounts.providers.registry import default_provider
 
@@ -23,6 +29,7 @@ BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 REASONS = {
     "malformed": "The sign-in token could not be read.",
+    "too_large": "The token is too long to be one this site accepts.",
     "alg_not_allowed": "The sign-in token uses a signing algorithm this site does not accept.",
     "bad_signature": "The sign-in token's signature is not valid.",
     "unknown_key": "The sign-in token was signed with a key the identity provider does not list.",
@@ -51,14 +58,16 @@ def _fail(code: str) -> TokenError:
     return TokenError(code, REASONS.get(code, TokenError.message))
 
 
-def header_of(token: str) -> dict[str, Any]:
-    """The JOSE header of a JWT, WITHOUT checking anything else; ``malformed`` if unreadable."""
+def header_of(token: str, *, limit: int = MAX_TOKEN_BYTES) -> dict[str, Any]:
+    """The JOSE header of a JWT, WITHOUT checking anything else; ``malformed`` if unreadable.
+
+    Read by ``jose_safe.read_jws``: the size is capped at ``limit`` and no decoding failure
+    escapes as anything but ``TokenError`` (``too_large`` or ``malformed``).
+    """
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
-        raise _fail("malformed") from exc
-    if not isinstance(header.get("alg"), str):
-        raise _fail("malformed")
+        header, _ = read_jws(token, limit=limit)
+    except UnreadableToken as exc:
+        raise _fail(exc.code) from exc
     return header
 
 
@@ -129,9 +138,7 @@ def decode(
     (signed userinfo, OIDC Core 5.3.2, where they are SHOULD, not MUST).
     """
     provider = _provider(provider)
-    if not isinstance(token, str) or not token:
-        raise _fail("malformed")
-    header = header_of(token)
+    header = header_of(token, limit=MAX_PROVIDER_TOKEN_BYTES if from_provider else MAX_TOKEN_BYTES)
     key = verification_key(header, from_provider=from_provider, provider=provider)
     # Which optional claims the token carries (an unreadable one is fully checked, and fails).
     present = unverified_claims(token).keys() if iss_aud_optional else {"aud", "iss"}
@@ -154,6 +161,8 @@ def decode(
         )
     except jwt.PyJWTError as exc:
         raise _fail(pyjwt_reason(exc)) from exc
+    except (ValueError, TypeError, RecursionError) as exc:  # read_jws let it by: never a 500
+        raise _fail("malformed") from exc
     if "iss" in claims and claims["iss"] != provider.issuer:  # exact match
         raise _fail("wrong_issuer")
     iat = claims.get("iat")
@@ -165,13 +174,16 @@ def decode(
     return claims
 
 
-def unverified_claims(token: str) -> dict[str, Any]:
-    """The payload of a token WITHOUT checking it: only to choose checks or name a log line."""
+def unverified_claims(token: str, *, limit: int = MAX_PROVIDER_TOKEN_BYTES) -> dict[str, Any]:
+    """The payload of a token WITHOUT checking it: only to choose checks or name a log line.
+
+    ``{}`` for anything ``jose_safe.read_jws`` cannot read, a token over ``limit`` included.
+    """
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        _, claims = read_jws(token, limit=limit)
+    except UnreadableToken:
         return {}
-    return claims if isinstance(claims, dict) else {}
+    return claims
 
 
 def _check_azp(claims: dict[str, Any], provider: Provider) -> None:

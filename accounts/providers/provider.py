@@ -9,9 +9,11 @@ make the provider ``default``; ``OIDC_PROVIDERS``; the admin) with ``provider_bu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.urls import reverse
 
@@ -35,6 +37,7 @@ KNOWN_KEYS = {
     "fetch_userinfo", "create_user", "link_by_email", "username_claim", "groups_claim",
     "groups_allowlist", "groups_prefix", "staff_groups", "superuser_groups", "enabled",
     "admin_max_auth_age", "admin_acr_values", "ssf_push_authorization", "ssf_audience",
+    "introspect", "opaque_token_prefix",
 }  # fmt: skip
 
 # Where a provider was declared: shown in the admin and by oidc_check.
@@ -93,6 +96,8 @@ class Provider:
     # Shared Signals (accounts/ssf/): the push Authorization value, and the SETs' aud
     ssf_push_authorization: str = field(default="", repr=False)
     ssf_audience: str = ""
+    introspect: bool = False  # opaque bearer tokens may be introspected here (opt in)
+    opaque_token_prefix: str = ""  # opaque tokens starting with this go here
 
     @property
     def is_default(self) -> bool:
@@ -169,6 +174,8 @@ def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provide
         source=source,
         ssf_push_authorization=str(values.get("ssf_push_authorization") or ""),
         ssf_audience=str(values.get("ssf_audience") or ""),
+        introspect=bool(_flag(values.get("introspect"), False)),
+        opaque_token_prefix=str(values.get("opaque_token_prefix") or ""),
     )
 
 
@@ -192,3 +199,36 @@ def declaration_problems(slug: Any, values: Any) -> list[str]:
     if max_age is not None and not (isinstance(max_age, int) and max_age > 0):
         problems.append("admin_max_auth_age must be a positive number of seconds")
     return problems
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether a URL's host is this machine (``localhost``, ``*.localhost``, 127/8, ::1)."""
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cleartext_urls(urls: dict[str, str], *, debug: bool) -> list[str]:
+    """The names of these URLs that use ``http://`` to another machine, when debug is off."""
+    if debug:
+        return []
+    return [
+        name
+        for name, url in urls.items()
+        if url and urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname)
+    ]
+
+
+def foreign_host_endpoints(issuer: str, endpoints: dict[str, str]) -> list[str]:
+    """The names of these endpoints whose host (and port) is not the issuer's."""
+    home = urlsplit(issuer)
+    return [
+        name
+        for name, url in endpoints.items()
+        if url and (urlsplit(url).hostname, urlsplit(url).port) != (home.hostname, home.port)
+    ]

@@ -7,6 +7,11 @@ memory and checks a version stamp of the table (row count and newest change) at 
 ``OIDC_PROVIDERS_RELOAD_INTERVAL`` seconds, so a provider added, changed or disabled in the
 admin is used by every process within seconds, with one small query per interval; a save in
 this process is seen at once. Declared providers win over a database row of the same slug.
+
+One issuer, one provider: the first provider to name an issuer (``default``, then
+``OIDC_PROVIDERS`` in order, then the admin's rows oldest first) owns it, and a later one
+naming the same issuer is left out with an error in the log (the system checks and the
+admin's form refuse it before that).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import DatabaseError
 from django.db.models import Count, Max
@@ -67,7 +73,7 @@ class _DatabaseProviders:
             stamp = OIDCProvider.objects.aggregate(n=Count("pk"), t=Max("updated_at"))
             if stamp == self.stamp:
                 return
-            rows = list(OIDCProvider.objects.all())
+            rows = list(OIDCProvider.objects.order_by("pk"))
         except (DatabaseError, RuntimeError):  # before migrate, database down, or no access
             logger.warning("provider table unreadable: using the declared providers only")
             return
@@ -121,20 +127,49 @@ def declared_providers() -> list[Provider]:
     ]
 
 
+def issuer_key(issuer: str) -> str:
+    """An issuer compared loosely (scheme and host case, a trailing slash): one owner each."""
+    parts = urlsplit(str(issuer).strip())
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}" if parts.netloc else path
+
+
 def all_providers() -> list[Provider]:
-    """Every provider, enabled or not: default first, then declared, then the admin's."""
+    """Every provider, enabled or not: default first, then declared, then the admin's.
+
+    A provider whose slug or issuer an earlier one already has is left out: one issuer
+    belongs to one provider, or a provider's admin could sign in as anybody of another.
+    """
     default = settings_provider()
-    found = [default] if (default.issuer or default.client_id) else []
-    found += declared_providers()
-    taken = {p.slug for p in found} | {DEFAULT_SLUG}
-    for provider in _database.current():
-        if provider.slug in taken:
+    candidates = [default] if (default.issuer or default.client_id) else []
+    candidates += declared_providers()
+    declared_slugs = {p.slug for p in candidates} | {DEFAULT_SLUG}
+    found: list[Provider] = []
+    owners: dict[str, str] = {}
+    for provider in candidates + _database.current():
+        if provider.source == SOURCE_DATABASE and provider.slug in declared_slugs:
             logger.warning(
                 "admin provider %s ignored: a declared provider has its name", provider.slug
             )
             continue
+        owner = owners.setdefault(issuer_key(provider.issuer), provider.slug)
+        if provider.issuer and owner != provider.slug:
+            logger.error(
+                "provider %s ignored: its issuer belongs to provider %s (one issuer, one provider)",
+                provider.slug,
+                owner,
+            )
+            continue
         found.append(provider)
     return found
+
+
+def issuer_owner(issuer: str, *, exclude: str | None = None) -> Provider | None:
+    """The provider (enabled or not) that owns this issuer, other than the slug ``exclude``."""
+    key = issuer_key(issuer)
+    return next(
+        (p for p in all_providers() if p.slug != exclude and issuer_key(p.issuer) == key), None
+    )
 
 
 def enabled_providers() -> list[Provider]:
@@ -155,15 +190,13 @@ def default_provider() -> Provider:
 
 
 def provider_for_token(issuer: Any, audience: Any = None) -> Provider:
-    """The enabled provider that issued a token: its issuer, and its client among the audience.
+    """The enabled provider that issued a token: the one provider that owns its issuer.
 
-    Two providers may share an issuer (two clients at one provider); then the token's
-    audience decides. An issuer no provider has is refused in words.
+    ``audience`` is not used to choose: one issuer belongs to one provider (``all_providers``
+    leaves out a second one), so it cannot pick another provider's keys. An issuer no
+    enabled provider has is refused in words.
     """
-    audiences = audience if isinstance(audience, list) else [audience]
     candidates = [p for p in enabled_providers() if p.issuer == issuer]
-    if len(candidates) > 1:
-        candidates = [p for p in candidates if p.client_id in audiences] or candidates[:1]
     if not candidates:
         raise UnknownProvider(
             "unknown_issuer",

@@ -12,7 +12,8 @@ from django.utils import timezone
 from accounts.conf import oidc_settings
 from accounts.errors import TokenError
 from accounts.models import UsedTokenId
-from accounts.oidc.tokens import REASONS, unverified_claims, validate_logout_token
+from accounts.oidc.jose_safe import UnreadableToken, read_jws
+from accounts.oidc.tokens import REASONS, validate_logout_token
 from accounts.providers.registry import provider_for_token
 from accounts.sessions import lifecycle as sessions
 
@@ -37,13 +38,14 @@ def remember_jti(*, issuer: str, jti: str, exp: float | None) -> None:
 def accept_logout_token(token: str, *, request: HttpRequest | None = None) -> int:
     """Validate the logout token and end the matching sessions; return how many ended.
 
-    One receiver serves every provider: the token's ``iss`` (and audience, when two
-    providers share an issuer) picks the provider, whose keys and client id then verify it,
+    One receiver serves every provider: the token's ``iss`` (one issuer, one provider)
+    picks the provider, whose keys and client id then verify it,
     and only sessions signed in at that provider can end. An unknown issuer is refused.
     """
-    unverified = unverified_claims(token) if isinstance(token, str) else {}
-    if not unverified:
-        raise TokenError("malformed", REASONS["malformed"])
+    try:
+        _, unverified = read_jws(token)  # size capped, any decoding failure in words
+    except UnreadableToken as exc:
+        raise TokenError(exc.code, REASONS[exc.code]) from exc
     provider = provider_for_token(unverified.get("iss"), unverified.get("aud"))
     claims = validate_logout_token(token, provider=provider)
     exp = claims.get("exp")

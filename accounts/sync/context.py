@@ -27,6 +27,7 @@ class SyncContext:
     """Options of the run, and what it has learned so far (seen subjects, group ids)."""
 
     issuer: str
+    provider: str = "default"  # the slug new identities are created through
     policy: ClaimPolicy = field(default_factory=directory_policy)
     manage_activation: bool = False
     link_by_email: bool = field(default_factory=lambda: bool(oidc_settings.OIDC_LINK_BY_EMAIL))

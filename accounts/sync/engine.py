@@ -18,7 +18,8 @@ from django.db import DatabaseError
 
 from accounts.audit import log as audit
 from accounts.conf import oidc_settings
-from accounts.providers.provider import Provider
+from accounts.providers.provider import DEFAULT_SLUG, Provider
+from accounts.providers.registry import issuer_owner
 from accounts.sync.context import SyncContext, directory_policy
 from accounts.sync.deactivation import deactivation_run
 from accounts.sync.errors import SourceError, SyncError
@@ -126,6 +127,8 @@ def directory_sync(
     size = max(1, int(batch_size or oidc_settings.OIDC_SYNC_BATCH_SIZE))
     report = SyncReport(source=source.name, issuer=issuer, dry_run=dry_run)
     ctx = SyncContext(issuer=issuer, manage_activation=deactivate_missing, dry_run=dry_run)
+    owner = provider or issuer_owner(issuer)
+    ctx.provider = owner.slug if owner is not None else DEFAULT_SLUG
     if provider is not None:
         ctx.policy, ctx.link_by_email = directory_policy(provider), provider.link_by_email
     started = time.monotonic()

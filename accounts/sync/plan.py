@@ -190,6 +190,7 @@ def _identity(user: Known, subject: str, profile: UserProfile, ctx: SyncContext)
     return OIDCIdentity(
         user_id=user.user_id,
         issuer=ctx.issuer,
+        provider=ctx.provider,
         subject=subject,
         email=profile.email,
         last_synced_at=ctx.now,

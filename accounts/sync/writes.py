@@ -56,6 +56,7 @@ def plan_apply(plan: BatchPlan, ctx: SyncContext) -> None:
             OIDCIdentity(
                 user_id=user_ids[new.subject],
                 issuer=ctx.issuer,
+                provider=ctx.provider,
                 subject=new.subject,
                 email=new.profile.email,
                 last_synced_at=ctx.now,

@@ -95,9 +95,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
         return claims
 
     def filter_users_by_claims(self, claims: dict[str, Any]):
-        """Users are matched by (issuer, subject), never by email."""
+        """Users are matched by (issuer, subject) of this provider, never by email."""
         return self.UserModel.objects.filter(
-            oidc_identities__issuer=claims.get("iss"), oidc_identities__subject=claims.get("sub")
+            oidc_identities__issuer=claims.get("iss"),
+            oidc_identities__subject=claims.get("sub"),
+            oidc_identities__provider=self.provider.slug,
         )
 
     def get_or_create_user(self, access_token: str | None, id_token: str, payload: dict[str, Any]):

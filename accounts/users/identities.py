@@ -93,9 +93,17 @@ def set_managed_groups(user: AbstractBaseUser, wanted: Iterable[str], policy: Cl
     return bool(to_remove or to_add)
 
 
-def _find_identity(issuer: str, subject: str) -> OIDCIdentity | None:
+def _find_identity(issuer: str, subject: str, provider: Provider) -> OIDCIdentity | None:
+    """The identity of (issuer, subject) created through this provider, and no other's.
+
+    A provider that claims another's issuer (refused by the checks and the admin, but a
+    second line here) finds nothing, and its first sign-in then fails on the unique
+    (issuer, subject) constraint instead of taking over the account.
+    """
     # Unique on (issuer, subject): no ORDER BY needed (``first()`` would add one).
-    found = OIDCIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject)
+    found = OIDCIdentity.objects.select_related("user").filter(
+        issuer=issuer, subject=subject, provider=provider.slug
+    )
     return next(iter(found[:1]), None)
 
 
@@ -119,12 +127,24 @@ def _first_identity(issuer: str, profile: UserProfile, provider: Provider) -> OI
                         )
                     user = create_user(profile)
                 return OIDCIdentity.objects.create(
-                    user=user, issuer=issuer, subject=profile.subject
+                    user=user, issuer=issuer, subject=profile.subject, provider=provider.slug
                 )
         except IntegrityError:
-            identity = _find_identity(issuer, profile.subject)
+            identity = _find_identity(issuer, profile.subject, provider)
             if identity is not None:
                 return identity
+            if OIDCIdentity.objects.filter(issuer=issuer, subject=profile.subject).exists():
+                logger.error(
+                    "refused: provider %s vouched for iss=%s sub=%s, an identity of another "
+                    "provider",
+                    provider.slug,
+                    issuer,
+                    profile.subject,
+                )
+                raise AccountError(
+                    "identity_of_another_provider",
+                    "This account belongs to another identity provider of this site.",
+                ) from None
     raise AccountError("account_conflict", "Your account could not be set up. Please try again.")
 
 
@@ -147,7 +167,9 @@ def resolve_user(
     profile = map_claims(claims, policy)
     if not profile.subject:
         raise AccountError("missing_sub", "The identity provider did not say who you are.")
-    identity = _find_identity(issuer, profile.subject) or _first_identity(issuer, profile, provider)
+    identity = _find_identity(issuer, profile.subject, provider) or _first_identity(
+        issuer, profile, provider
+    )
     user = identity.user
     if not user.is_active:
         raise AccountError("inactive", "Your account on this site is deactivated.")
@@ -171,7 +193,7 @@ def user_for_subject(
     anything.
     """
     provider = provider or default_provider()
-    identity = _find_identity(issuer, str(claims["sub"]))
+    identity = _find_identity(issuer, str(claims["sub"]), provider)
     if identity is None:
         profile = map_claims(claims, provider.policy)
         with transaction.atomic():

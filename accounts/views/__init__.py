@@ -4,6 +4,8 @@
 - ``logout``: RP-initiated, back- and front-channel logout; ``pages``: home, profile, health;
 - ``api``/``drf_api``: ``/api/me/`` and ``/api/whoami/`` (plain and DRF);
 - ``admin_site``: ``SSOAdminSite``, the admin's sign-in through the provider and step-up.
+- ``csp``: the Content-Security-Policy middleware (providers in ``form-action``) and
+  ``/csp-report/``.
 
 May import api, sync, sessions, users, oidc, providers and below; never admin or management.
 """

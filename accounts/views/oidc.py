@@ -237,7 +237,11 @@ def _slug(request: HttpRequest) -> str:
 
 def _record_refusal(event: str, request: HttpRequest, exc: OIDCError, iss: str, sub: str) -> None:
     """One row naming the vouched-for identity (iss, sub), its user and its provider."""
-    found = OIDCIdentity.objects.select_related("user").filter(issuer=iss, subject=sub).first()
+    found = (
+        OIDCIdentity.objects.select_related("user")
+        .filter(issuer=iss, subject=sub, provider=_slug(request))
+        .first()
+    )
     audit.record(
         event,
         audit.FAILURE,

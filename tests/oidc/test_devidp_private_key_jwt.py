@@ -49,6 +49,7 @@ def point_site_at(idp: DevIdP, settings) -> None:
     for name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS", "LOGOUT", "INTROSPECTION"):
         setattr(settings, f"OIDC_OP_{name}_ENDPOINT", "")
     settings.OIDC_OP_DISCOVERY = True
+    settings.OIDC_OP_INTROSPECT = True  # opaque access tokens are checked at the dev IdP
     settings.OIDC_RP_CLIENT_ID = idp.client_id
 
 

@@ -87,7 +87,7 @@ def test_a_work_email_routes_to_its_organisation_with_a_login_hint(two_orgs, liv
     assert "No identity provider of this site handles that email address" in page.content()
 
 
-def _add_partner_in_the_admin(page, live_server, globex) -> None:
+def _add_partner_in_the_admin(page, live_server, globex, settings) -> None:
     page.goto(f"{live_server.url}/admin/")
     page.click("#sso-login")  # Acme, the default provider: the operator is Acme's admin
     sign_in_at_idp(page, "admin")
@@ -95,6 +95,18 @@ def _add_partner_in_the_admin(page, live_server, globex) -> None:
     page.goto(f"{live_server.url}/admin/accounts/oidcprovider/")
     assert "Providers declared in the settings" in page.content()
     assert globex.issuer in page.locator("#declared-providers").inner_text()
+    # One issuer, one provider: while Globex is declared, its issuer cannot be added again.
+    _fill_partner(page, live_server, globex)
+    assert "already has this issuer" in page.content()
+    assert not OIDCProvider.objects.exists()
+    # Globex's declaration withdrawn, the partner client becomes the issuer's one provider.
+    settings.OIDC_PROVIDERS = {}
+    _fill_partner(page, live_server, globex)
+    page.wait_for_url(f"{live_server.url}/admin/accounts/oidcprovider/")
+    screenshot(page, "admin-providers")
+
+
+def _fill_partner(page, live_server, globex) -> None:
     page.goto(f"{live_server.url}/admin/accounts/oidcprovider/add/")
     page.fill("#id_slug", PARTNER_SLUG)
     page.fill("#id_label", "Partner")
@@ -103,15 +115,14 @@ def _add_partner_in_the_admin(page, live_server, globex) -> None:
     page.fill("#id_client_secret", PARTNER_CLIENT_SECRET)
     page.fill("#id_groups_allowlist", "members")
     page.click("input[name=_save]")
-    page.wait_for_url(f"{live_server.url}/admin/accounts/oidcprovider/")
-    screenshot(page, "admin-providers")
+    page.wait_for_load_state("load")
 
 
 def test_a_provider_added_in_the_admin_signs_people_in_at_once_and_stops_when_off(
-    two_orgs, live_server, page, chromium
+    two_orgs, live_server, page, chromium, settings
 ):
     _acme, globex = two_orgs
-    _add_partner_in_the_admin(page, live_server, globex)
+    _add_partner_in_the_admin(page, live_server, globex, settings)
     row = OIDCProvider.objects.get(slug=PARTNER_SLUG)
     assert PARTNER_CLIENT_SECRET not in row.client_secret_encrypted
 

@@ -214,7 +214,7 @@ def test_a_bearer_token_from_an_unconfigured_issuer_is_refused_in_words(op, op_b
 
 def test_a_jwt_access_token_of_b_is_checked_with_b_keys_and_names_b(op, op_b):
     user = get_user_model().objects.create(username="bea")
-    OIDCIdentity.objects.create(user=user, issuer=op_b.issuer, subject="sub-bea")
+    OIDCIdentity.objects.create(user=user, issuer=op_b.issuer, subject="sub-bea", provider=B_SLUG)
 
     response = Client().get(
         "/api/me/",

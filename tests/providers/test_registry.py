@@ -89,14 +89,16 @@ def test_a_save_in_this_process_is_seen_at_once(settings):
 
 
 @pytest.mark.django_db
-def test_routing_by_email_domain_and_by_token_issuer_and_audience(settings):
+def test_routing_by_email_domain_and_by_token_issuer_one_provider_per_issuer(settings, caplog):
     add_row()
     add_row(slug="partner-two", client_id="second-client", email_domains="")
     assert provider_for_email("Bob@Partner.Example").slug == "partner"
     assert provider_for_email("bob@elsewhere.example") is None
-    # Two clients at one issuer: the token's audience picks the provider.
-    assert provider_for_token("https://partner.example", ["second-client"]).slug == "partner-two"
+    # One issuer, one provider: the older row owns it, whatever the token's audience says.
+    assert provider_for_token("https://partner.example", ["second-client"]).slug == "partner"
     assert provider_for_token("https://partner.example", "partner-client").slug == "partner"
+    assert "partner-two" not in [p.slug for p in all_providers()]
+    assert "provider partner-two ignored: its issuer belongs to provider partner" in caplog.text
     with pytest.raises(UnknownProvider, match="does not know"):
         provider_for_token("https://stranger.example", "partner-client")
 

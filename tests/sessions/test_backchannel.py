@@ -220,6 +220,7 @@ def test_front_channel_logout_for_another_issuer_or_without_sid_is_refused(op, a
     response = Client().get(FRONT, params)
 
     assert response.status_code == 400
-    assert "Content-Security-Policy" not in response
+    # The site's policy (no framing at all), not the provider's frame-ancestors.
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
     assert is_signed_in(alice)
     assert OIDCSession.objects.filter(sid="sid-1").exists()

@@ -90,6 +90,7 @@ def idp_site(devidp: DevIdP, live_server, settings) -> DevIdP:
     for name in ("AUTHORIZATION", "TOKEN", "USER", "JWKS", "LOGOUT"):
         setattr(settings, f"OIDC_OP_{name}_ENDPOINT", "")
     settings.OIDC_OP_DISCOVERY = True
+    settings.OIDC_OP_INTROSPECT = True  # opaque access tokens are checked at the dev IdP
     settings.OIDC_RP_CLIENT_ID = devidp.client_id
     settings.OIDC_RP_CLIENT_SECRET = devidp.client_secret
     settings.OIDC_GROUPS_ALLOWLIST = ["editors", "members", "sso-staff", "sso-superusers"]

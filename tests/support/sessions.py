@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from accounts.models import OIDCIdentity, OIDCSession
+from accounts.providers.registry import issuer_owner
 from accounts.sessions import lifecycle as sessions
 from accounts.sessions import token_store
 
@@ -22,16 +23,28 @@ BACKEND = "accounts.backends.OIDCBackend"
 
 
 def oidc_user(
-    *, issuer: str, subject: str = "sub-alice", username: str = "alice", email: str = ""
+    *,
+    issuer: str,
+    subject: str = "sub-alice",
+    username: str = "alice",
+    email: str = "",
+    provider: str | None = None,
 ) -> Any:
-    """The user of (issuer, subject), created with its identity when missing."""
+    """The user of (issuer, subject), created with its identity when missing.
+
+    The identity belongs to ``provider``, by default the provider that owns the issuer.
+    """
     identity = OIDCIdentity.objects.filter(issuer=issuer, subject=subject).first()
     if identity is not None:
         return identity.user
     user, _ = get_user_model().objects.get_or_create(
         username=username, defaults={"email": email or f"{username}@example.com"}
     )
-    OIDCIdentity.objects.create(user=user, issuer=issuer, subject=subject, email=user.email)
+    owner = issuer_owner(issuer)
+    provider = provider or (owner.slug if owner else "default")
+    OIDCIdentity.objects.create(
+        user=user, issuer=issuer, subject=subject, email=user.email, provider=provider
+    )
     return user
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_i17_refresh_lease'),
+        ('accounts', '0006_i18_identity_provider'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
