@@ -56,6 +56,11 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     # Admin step-up (accounts/sessions/stepup.py)
     "OIDC_ADMIN_MAX_AUTH_AGE": ("admin_max_auth_age", 3600),
     "OIDC_ADMIN_ACR_VALUES": ("admin_acr_values", []),
+    # FAPI 2.0, PAR and DPoP (accounts/oidc/par.py, accounts/oidc/dpop.py)
+    "OIDC_FAPI2": ("profile", False),  # True here, "fapi2" as a provider key
+    "OIDC_USE_PAR": ("use_par", "auto"),  # auto, 1 or 0
+    "OIDC_OP_PAR_ENDPOINT": ("pushed_authorization_request_endpoint", ""),
+    "OIDC_DPOP": ("dpop", False),  # on under FAPI 2.0 whatever this says
 }
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -68,6 +73,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     # The site's own keys for private_key_jwt (accounts/oidc/signing_keys.py), one set for all
     "OIDC_RP_SIGNING_KEY_FILE": "",  # "": generated into GENERATED_KEY_FILE on first use
     "OIDC_RP_SIGNING_KEY_DELAY": 300,  # seconds a rotated-in key is published before it signs
+    # The site's DPoP key (accounts/oidc/dpop.py), one for all providers
+    "OIDC_DPOP_KEY_FILE": "",  # "": generated into GENERATED_DPOP_KEY_FILE on first use
     # Validation
     "OIDC_CLOCK_LEEWAY": 30,
     "OIDC_STATE_TTL": 600,
@@ -81,6 +88,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     # API (bearer access tokens)
     "OIDC_API_AUDIENCE": "",  # empty: the client id of the token's provider
     "OIDC_ACCESS_TOKEN_TYPES": ["at+jwt", "application/at+jwt"],
+    "OIDC_API_DPOP_NONCE": False,  # DPoP proofs at the API must carry a nonce of this site
     # The admin
     "OIDC_ADMIN_PASSWORD_LOGIN": False,
     # Session lifecycle
@@ -126,6 +134,10 @@ SUPPORTED_ALGORITHMS = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
     "HS256", "HS384", "HS512",
 }  # fmt: skip
+# FAPI 2.0 Security Profile 5.4: the only ID-token (and client assertion) algorithms allowed.
+FAPI2_ALGORITHMS = ("PS256", "ES256", "EdDSA")
+FAPI2_PROFILE = "fapi2"
+PAR_MODES = ("auto", "1", "0")
 
 
 def as_list(value: Any) -> list[str]:
@@ -151,6 +163,8 @@ class OIDCSettings:
 
     def _load(self, name: str) -> Any:
         value = getattr(settings, name, self._defaults[name])
+        if name == "OIDC_RP_SIGN_ALGO" and not hasattr(settings, name) and self.OIDC_FAPI2:
+            value = list(FAPI2_ALGORITHMS)  # FAPI 2.0's default when none is named
         if name in LIST_SETTINGS:
             return as_list(value)
         if name == "OIDC_RP_SCOPES" and not isinstance(value, str):

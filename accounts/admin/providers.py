@@ -53,7 +53,8 @@ class OIDCProviderForm(forms.ModelForm):
             "introspection_endpoint", "create_user", "link_by_email", "fetch_userinfo",
             "username_claim", "groups_claim", "groups_allowlist", "groups_prefix",
             "staff_groups", "superuser_groups", "trusted_audiences", "admin_max_auth_age",
-            "admin_acr_values",
+            "admin_acr_values", "profile", "use_par", "dpop",
+            "pushed_authorization_request_endpoint",
         )  # fmt: skip
 
     def clean_slug(self) -> str:
@@ -81,6 +82,10 @@ class OIDCProviderForm(forms.ModelForm):
         needs_secret = cleaned.get("token_auth_method") != "private_key_jwt"
         if needs_secret and not cleaned.get("client_secret") and not has_secret:
             self.add_error("client_secret", "A new provider needs the client secret.")
+        if cleaned.get("profile") == "fapi2" and needs_secret:
+            self.add_error(
+                "token_auth_method", "FAPI 2.0 needs private_key_jwt: a client secret is refused."
+            )
         discovery = cleaned.get("discovery")
         core = ("authorization_endpoint", "token_endpoint", "jwks_uri")
         if not discovery and not all(cleaned.get(name) for name in core):
@@ -150,6 +155,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
             },
         ),
         ("Admin step-up", {"fields": ("admin_max_auth_age", "admin_acr_values")}),
+        ("FAPI 2.0, PAR and DPoP", {"fields": ("profile", "use_par", "dpop")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
