@@ -109,7 +109,7 @@ def _read(path: Path) -> DPoPKey:
     return _wrap(private)
 
 
-def _create(path: Path) -> None:
+def create_key_file(path: Path) -> None:
     """Write a new key unless another process did first (``link`` fails if it exists)."""
     private = ec.generate_private_key(ec.SECP256R1())
     pem = private.private_bytes(
@@ -145,7 +145,7 @@ def dpop_key() -> DPoPKey:
     with _load_lock:
         if str(path) not in _loaded:
             if not path.exists() and not oidc_settings.OIDC_DPOP_KEY_FILE:
-                _create(path)
+                create_key_file(path)
             _loaded[str(path)] = _read(path)
     return _loaded[str(path)]
 
