@@ -132,7 +132,7 @@ TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_
 # The JWS algorithms a provider may be configured to sign with (OIDC_RP_SIGN_ALGO).
 SUPPORTED_ALGORITHMS = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-    "HS256", "HS384", "HS512",
+    "HS256", "HS384", "HS512", "EdDSA",
 }  # fmt: skip
 # FAPI 2.0 Security Profile 5.4: the only ID-token (and client assertion) algorithms allowed.
 FAPI2_ALGORITHMS = ("PS256", "ES256", "EdDSA")

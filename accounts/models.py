@@ -177,6 +177,7 @@ class OIDCProvider(models.Model):
     )
     use_par = models.CharField(
         max_length=4,
+        blank=True,
         default="auto",
         choices=[("auto", "auto (when advertised)"), ("1", "always"), ("0", "never")],
         help_text="Push the authorization request (RFC 9126).",

@@ -28,6 +28,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='oidcprovider',
             name='use_par',
-            field=models.CharField(choices=[('auto', 'auto (when advertised)'), ('1', 'always'), ('0', 'never')], default='auto', help_text='Push the authorization request (RFC 9126).', max_length=4),
+            field=models.CharField(blank=True, choices=[('auto', 'auto (when advertised)'), ('1', 'always'), ('0', 'never')], default='auto', help_text='Push the authorization request (RFC 9126).', max_length=4),
         ),
     ]
