@@ -24,6 +24,7 @@ from typing import Any
 from django.core.cache import cache
 
 from accounts.api.access_tokens import BearerError, looks_like_jwt, scopes_of, validate_access_token
+from accounts.api.dpop import ProofCheck, bound_as_bearer, bound_jkt
 from accounts.conf import oidc_settings
 from accounts.errors import AccountError
 from accounts.oidc.discovery import endpoint
@@ -51,6 +52,7 @@ class Caller:
     scopes: frozenset[str]
     user: Any = None  # None for a machine caller
     provider: str | None = None  # the slug of the provider that issued the token or session
+    dpop: bool = False  # authenticated by a DPoP-bound token and its proof (RFC 9449)
 
     @property
     def is_machine(self) -> bool:
@@ -101,7 +103,7 @@ def introspect(token: str, provider: Provider | None = None) -> dict[str, Any]:
 
 # What an introspection answer is kept for: the caller, its scopes, a new user's fields.
 KEPT_CLAIMS = (
-    *("active", "iss", "sub", "client_id", "scope", "scp", "exp"),
+    *("active", "iss", "sub", "client_id", "scope", "scp", "exp", "cnf"),
     *("preferred_username", "email", "email_verified", "name", "given_name", "family_name"),
 )
 
@@ -128,8 +130,12 @@ def _is_machine(claims: dict[str, Any]) -> bool:
     return not sub or sub == claims.get("client_id")
 
 
-def authenticate_bearer(token: str) -> Caller:
-    """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``."""
+def authenticate_bearer(token: str, *, proof: ProofCheck | None = None) -> Caller:
+    """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``.
+
+    ``proof``: the request came as ``Authorization: DPoP``; its proof must hold the key the
+    token is bound to. Without one, a bound token is refused (RFC 9449 7.2).
+    """
     if not token:
         raise BearerError("missing_token", "No access token was sent.")
     provider = token_provider(token)
@@ -138,12 +144,21 @@ def authenticate_bearer(token: str) -> Caller:
         if looks_like_jwt(token)
         else introspected_claims(token, provider)
     )
+    if proof is not None:
+        proof.finish(claims)
+    elif bound_jkt(claims):
+        raise bound_as_bearer()
     issuer, slug = provider.issuer, provider.slug
     client_id = str(claims.get("client_id") or "")
     scopes = scopes_of(claims)
     if _is_machine(claims):
         return Caller(
-            issuer=issuer, subject=client_id, client_id=client_id, scopes=scopes, provider=slug
+            issuer=issuer,
+            subject=client_id,
+            client_id=client_id,
+            scopes=scopes,
+            provider=slug,
+            dpop=proof is not None,
         )
     if not isinstance(claims["sub"], str):
         raise BearerError("missing_claim", "The access token does not say whose it is.")
@@ -158,4 +173,5 @@ def authenticate_bearer(token: str) -> Caller:
         scopes=scopes,
         user=user,
         provider=slug,
+        dpop=proof is not None,
     )
