@@ -391,7 +391,9 @@ function apiClientMetadata() {
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     // FAPI 2.0: the API client's access tokens are DPoP-bound (cnf.jkt) too.
-    ...(CONFIG.fapi2 ? { dpop_bound_access_tokens: true } : {}),
+    ...(CONFIG.fapi2
+      ? { dpop_bound_access_tokens: true, id_token_signed_response_alg: SIGNING_ALG }
+      : {}),
   };
 }
 

@@ -22,7 +22,9 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,17 +179,44 @@ class ProofCheck:
         if not hmac.compare_digest(thumbprint(jwk), jkt):
             raise fail("proof_key_mismatch")
         alg = self.header["alg"]
+        algorithm = _ALGORITHMS[alg]
+        key = _public_key(algorithm, jwk, jkt)
+        signing_input, _, signature = self.proof.rpartition(".")
         try:
-            key = get_default_algorithms()[alg].from_jwk(json.dumps(jwk))
-            jwt.decode(self.proof, key, algorithms=[alg], options={"verify_exp": False})
-        except jwt.InvalidSignatureError as exc:
+            valid = algorithm.verify(
+                signing_input.encode(), key, base64.urlsafe_b64decode(signature + "==")
+            )
+        except (ValueError, TypeError) as exc:
             raise fail("proof_signature") from exc
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError, RecursionError) as exc:
-            raise fail("proof_key") from exc
+        if not valid:
+            raise fail("proof_signature")
         lifetime = 2 * oidc_settings.OIDC_CLOCK_LEEWAY + 1
         digest = hashlib.sha256(f"{jkt}:{self.claims['jti']}".encode()).hexdigest()[:40]
         if not shared_cache.add(f"oidc:dpop-jti:{digest}", 1, lifetime):
             raise fail("proof_replayed")
+
+
+_ALGORITHMS = {name: get_default_algorithms()[name] for name in ALGORITHMS}
+# Public keys of proofs, parsed once per process: a client signs every proof with one key.
+_KEYS: OrderedDict[str, Any] = OrderedDict()
+_KEYS_MAX = 1024
+_keys_lock = threading.Lock()
+
+
+def _public_key(algorithm: Any, jwk: dict[str, Any], jkt: str) -> Any:
+    """The key of a proof's ``jwk`` (its thumbprint already equals the token's ``cnf.jkt``)."""
+    with _keys_lock:
+        key = _KEYS.get(jkt)
+    if key is None:
+        try:
+            key = algorithm.from_jwk(json.dumps(jwk))
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise fail("proof_key") from exc
+        with _keys_lock:
+            _KEYS[jkt] = key
+            while len(_KEYS) > _KEYS_MAX:
+                _KEYS.popitem(last=False)
+    return key
 
 
 def start_proof(request: HttpRequest, access_token: str) -> ProofCheck:

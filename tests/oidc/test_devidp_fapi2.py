@@ -284,3 +284,25 @@ def test_make_runs_initech_declaration_signs_in_through_fapi2(initech_idp, live_
     me = http.get(f"{live_server.url}/api/me/", timeout=10).json()
     assert (me["username"], me["provider"]) == ("peter", "initech")
     assert initech_idp.stats()["token"]["authorization_code"] == 1
+
+
+def test_the_api_client_gets_dpop_bound_tokens_for_the_sites_api(fapi_site, live_server):
+    """The README's calls: a nonce-demanding token endpoint, then the site's API with DPoP."""
+    from tests.support.api_client import API_CLIENT_ID, API_CLIENT_SECRET
+    from tests.support.dpop_client import DPoPClient
+
+    client = DPoPClient()
+    form = {
+        "grant_type": "client_credentials",
+        "scope": "api:read",
+        "resource": f"{live_server.url}/api/",
+    }
+    answer = client.token(f"{fapi_site.issuer}/token", form, (API_CLIENT_ID, API_CLIENT_SECRET))
+    assert answer["token_type"] == "DPoP"
+    token = answer["access_token"]
+    url = f"{live_server.url}/api/whoami/"
+    response = client.get(url, token, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["kind"] == "machine"
+    bearer = client.http.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert bearer.status_code == 401 and bearer.json()["reason"] == "dpop_bound_token"
