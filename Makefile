@@ -26,6 +26,7 @@ bench: setup
 	$(PY) bench/bench_refresh.py
 	$(PY) bench/bench_api.py
 	$(PY) bench/bench_ssf.py
+	$(PY) bench/bench_fapi2.py
 
 setup: $(VENV)/.installed devidp/node_modules/.installed
 

@@ -9,8 +9,15 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-from accounts.conf import SUPPORTED_ALGORITHMS, TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
-from accounts.oidc import signing_keys
+from accounts.conf import (
+    FAPI2_ALGORITHMS,
+    PAR_MODES,
+    SUPPORTED_ALGORITHMS,
+    TOKEN_AUTH_METHODS,
+    oidc_settings,
+    token_auth_method,
+)
+from accounts.oidc import dpop, signing_keys
 from accounts.providers.provider import declaration_problems, is_loopback, provider_build
 from accounts.providers.registry import declared_providers, issuer_key, settings_provider
 
@@ -288,7 +295,7 @@ def _ssf_providers() -> list[Any]:
 
 @checks.register(checks.Tags.security)
 def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The Shared Signals receiver: push Authorization values and the SET age (issue 21)."""
+    """Shared Signals: push Authorization values and the SET age (E025, E026, W025)."""
     errors: list[checks.CheckMessage] = []
     max_age = oidc_settings.OIDC_SSF_MAX_AGE
     if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0:
@@ -296,7 +303,7 @@ def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.
             checks.Error(
                 "OIDC_SSF_MAX_AGE must be a positive number of seconds.",
                 hint="The default, 300, accepts Security Event Tokens up to 5 minutes old.",
-                id="accounts.E021",
+                id="accounts.E025",
             )
         )
     owners: dict[str, str] = {}
@@ -315,7 +322,7 @@ def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.
                     f"{name} is the same value as provider {owners[value]}'s.",
                     hint="Give each provider's transmitter its own Authorization value: it "
                     "says which provider a push comes from.",
-                    id="accounts.E022",
+                    id="accounts.E026",
                 )
             )
         owners.setdefault(value, provider.slug)
@@ -326,7 +333,7 @@ def check_shared_signals(app_configs: Any = None, **kwargs: Any) -> list[checks.
                     hint='Use a generated value, e.g. python -c "import secrets; '
                     "print('Bearer ' + secrets.token_urlsafe(32))\", or let manage.py "
                     "ssf_stream create generate one.",
-                    id="accounts.W021",
+                    id="accounts.W025",
                 )
             )
     return errors
@@ -377,3 +384,84 @@ def _unrouted_introspection(declared: dict[str, Any]) -> list[checks.CheckMessag
             id="accounts.W006",
         )
     ]
+
+
+def _fapi2_subjects() -> list[tuple[str, Any]]:
+    """(how to name it, provider) for the default provider and each declared one."""
+    found = []
+    default = settings_provider()
+    if default.issuer or default.client_id:
+        found.append(("OIDC_FAPI2", default))
+    found += [(f"OIDC_PROVIDERS[{p.slug!r}]", p) for p in declared_providers()]
+    return found
+
+
+@checks.register(checks.Tags.security)
+def check_fapi2(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """FAPI 2.0, PAR and DPoP: what ``profile: fapi2`` demands, and the DPoP key."""
+    errors: list[checks.CheckMessage] = []
+    if oidc_settings.OIDC_USE_PAR not in PAR_MODES and not isinstance(
+        oidc_settings.OIDC_USE_PAR, bool
+    ):
+        errors.append(
+            checks.Error(
+                f"OIDC_USE_PAR is {oidc_settings.OIDC_USE_PAR!r}.",
+                hint="Use auto (push when the provider offers PAR), 1 (always) or 0 (never).",
+                id="accounts.E020",
+            )
+        )
+    subjects = _fapi2_subjects()
+    for name, provider in subjects:
+        if provider.fapi2:
+            errors += _fapi2_errors(name, provider)
+    if any(provider.dpop_enabled for _name, provider in subjects):
+        errors += _dpop_key_errors()
+    return errors
+
+
+def _fapi2_errors(name: str, provider: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if token_auth_method(provider) != "private_key_jwt":
+        errors.append(
+            checks.Error(
+                f"{name}: FAPI 2.0 needs private_key_jwt, and the client authenticates with "
+                f"{token_auth_method(provider)} (a client secret).",
+                hint="Set the token_auth_method (OIDC_TOKEN_AUTH_METHOD) to private_key_jwt and "
+                "register this site's /oidc/jwks.json for the client at the provider.",
+                id="accounts.E021",
+            )
+        )
+    others = sorted(set(provider.sign_algo) - set(FAPI2_ALGORITHMS))
+    if others:
+        errors.append(
+            checks.Error(
+                f"{name}: FAPI 2.0 allows ID tokens signed with PS256, ES256 or EdDSA only, and "
+                f"the algorithms also name {', '.join(others)}.",
+                hint="Leave OIDC_RP_SIGN_ALGO (sign_algo) unset under FAPI 2.0, or name only "
+                "PS256, ES256 and EdDSA.",
+                id="accounts.E022",
+            )
+        )
+    path = signing_keys.key_file()
+    if token_auth_method(provider) == "private_key_jwt" and path.exists():
+        try:
+            key = signing_keys.signing_key()
+        except signing_keys.KeyFileError:
+            return errors  # accounts.W005 says why
+        if key.alg not in FAPI2_ALGORITHMS:
+            errors.append(
+                checks.Error(
+                    f"{name}: the site's signing key {key.kid} signs {key.alg}; FAPI 2.0 client "
+                    "assertions must be PS256 or ES256.",
+                    hint="Run manage.py rotate_signing_key (with a FAPI 2.0 provider configured "
+                    "it writes an EC P-256 key), or set OIDC_RP_SIGNING_KEY_FILE to one.",
+                    id="accounts.E023",
+                )
+            )
+    return errors
+
+
+def _dpop_key_errors() -> list[checks.CheckMessage]:
+    path = dpop.key_file()
+    if not oidc_settings.OIDC_DPOP_KEY_FILE and not path.exists():
+        return []

@@ -63,6 +63,11 @@ PROVIDER_SETTINGS: dict[str, tuple[str, Any]] = {
     # on every push, and the aud its SETs carry ("": the client id)
     "OIDC_SSF_PUSH_AUTHORIZATION": ("ssf_push_authorization", ""),
     "OIDC_SSF_AUDIENCE": ("ssf_audience", ""),
+    # FAPI 2.0, PAR and DPoP (accounts/oidc/par.py, accounts/oidc/dpop.py)
+    "OIDC_FAPI2": ("profile", False),  # True here, "fapi2" as a provider key
+    "OIDC_USE_PAR": ("use_par", "auto"),  # auto, 1 or 0
+    "OIDC_OP_PAR_ENDPOINT": ("pushed_authorization_request_endpoint", ""),
+    "OIDC_DPOP": ("dpop", False),  # on under FAPI 2.0 whatever this says
 }
 
 GLOBAL_DEFAULTS: dict[str, Any] = {
@@ -75,6 +80,8 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     # The site's own keys for private_key_jwt (accounts/oidc/signing_keys.py), one set for all
     "OIDC_RP_SIGNING_KEY_FILE": "",  # "": generated into GENERATED_KEY_FILE on first use
     "OIDC_RP_SIGNING_KEY_DELAY": 300,  # seconds a rotated-in key is published before it signs
+    # The site's DPoP key (accounts/oidc/dpop.py), one for all providers
+    "OIDC_DPOP_KEY_FILE": "",  # "": generated into GENERATED_DPOP_KEY_FILE on first use
     # Validation
     "OIDC_CLOCK_LEEWAY": 30,
     "OIDC_STATE_TTL": 600,
@@ -91,6 +98,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     # API (bearer access tokens)
     "OIDC_API_AUDIENCE": "",  # empty: the client id of the token's provider
     "OIDC_ACCESS_TOKEN_TYPES": ["at+jwt", "application/at+jwt"],
+    "OIDC_API_DPOP_NONCE": False,  # DPoP proofs at the API must carry a nonce of this site
     # The admin
     "OIDC_ADMIN_PASSWORD_LOGIN": False,
     # Session lifecycle
@@ -142,8 +150,12 @@ TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_
 # The JWS algorithms a provider may be configured to sign with (OIDC_RP_SIGN_ALGO).
 SUPPORTED_ALGORITHMS = {
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
-    "HS256", "HS384", "HS512",
+    "HS256", "HS384", "HS512", "EdDSA",
 }  # fmt: skip
+# FAPI 2.0 Security Profile 5.4: the only ID-token (and client assertion) algorithms allowed.
+FAPI2_ALGORITHMS = ("PS256", "ES256", "EdDSA")
+FAPI2_PROFILE = "fapi2"
+PAR_MODES = ("auto", "1", "0")
 
 
 def as_list(value: Any) -> list[str]:
@@ -169,6 +181,8 @@ class OIDCSettings:
 
     def _load(self, name: str) -> Any:
         value = getattr(settings, name, self._defaults[name])
+        if name == "OIDC_RP_SIGN_ALGO" and not hasattr(settings, name) and self.OIDC_FAPI2:
+            value = list(FAPI2_ALGORITHMS)  # FAPI 2.0's default when none is named
         if name in LIST_SETTINGS:
             return as_list(value)
         if name == "OIDC_RP_SCOPES" and not isinstance(value, str):

@@ -19,6 +19,7 @@ from typing import Any
 
 from accounts.conf import (
     DEFAULTS,
+    FAPI2_ALGORITHMS,
     PROVIDER_SETTINGS,
     SUPPORTED_ALGORITHMS,
     oidc_settings,
@@ -27,6 +28,7 @@ from accounts.conf import (
 from accounts.errors import OIDCError
 from accounts.oidc import signing_keys
 from accounts.oidc.discovery import discovery_url, fetch_metadata
+from accounts.oidc.fapi2 import fapi2_requirements
 from accounts.oidc.http import get_json, provider_request
 from accounts.oidc.jwks import _fits, public_key
 from accounts.providers.provider import Provider
@@ -94,6 +96,9 @@ def provider_describe(provider: Provider) -> list[tuple[str, str]]:
         ("scopes", provider.scopes),
         ("token_auth_method", provider.token_auth_method),
         ("email_domains", ", ".join(provider.email_domains) or "(none)"),
+        ("profile", provider.profile or "(none)"),
+        ("use_par", provider.par_mode),
+        ("dpop", "on" if provider.dpop_enabled else "off"),
     ]
     return rows
 
@@ -274,7 +279,10 @@ def _check_client(checks: _Checks, provider: Provider) -> None:
             checks.add("client", False, f"private_key_jwt: the signing key file: {exc}")
         else:
             detail = f"client id {client_id!r}, private_key_jwt with key {key.kid} ({key.alg})"
-            checks.add("client", True, detail)
+            fits = not provider.fapi2 or key.alg in FAPI2_ALGORITHMS
+            checks.add("client", fits, detail + ("" if fits else ": FAPI 2.0 needs PS256/ES256"))
+    elif provider.fapi2:
+        checks.add("client", False, "FAPI 2.0 needs private_key_jwt; a client secret is refused")
     elif not provider.client_secret:
         checks.add("client", False, f"{setting_name(provider, 'client_secret')} is not set")
     else:
@@ -298,6 +306,9 @@ def provider_check(
     _check_algorithms(checks, metadata, provider)
     _check_jwks(checks, metadata.get("jwks_uri"), provider)
     _check_endpoints(checks, metadata, provider)
+    if provider.fapi2:
+        for name, met, detail in fapi2_requirements(metadata):
+            checks.add(name, met, detail)
     if client_credentials:
         _check_client_credentials(checks, metadata.get("token_endpoint"), provider)
     return checks.results

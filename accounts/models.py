@@ -198,6 +198,25 @@ class OIDCProvider(models.Model):
         help_text="Opaque tokens starting with this go to this provider (needed when several "
         "providers introspect).",
     )
+    pushed_authorization_request_endpoint = models.URLField(
+        max_length=500, blank=True, help_text="PAR (RFC 9126); empty: from discovery."
+    )
+    profile = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[("", "(none)"), ("fapi2", "FAPI 2.0 Security Profile")],
+        help_text="FAPI 2.0: PAR, DPoP, private_key_jwt, PS256/ES256/EdDSA ID tokens.",
+    )
+    use_par = models.CharField(
+        max_length=4,
+        blank=True,
+        default="auto",
+        choices=[("auto", "auto (when advertised)"), ("1", "always"), ("0", "never")],
+        help_text="Push the authorization request (RFC 9126).",
+    )
+    dpop = models.BooleanField(
+        default=False, help_text="Ask for DPoP-bound tokens (RFC 9449); always on under FAPI 2.0."
+    )
     sign_algo = models.CharField(max_length=100, default="RS256", help_text="Comma-separated.")
     scopes = models.CharField(max_length=255, default="openid email profile")
     token_auth_method = models.CharField(

@@ -92,6 +92,10 @@ const CONFIG = {
   // "0" turns off the auto-submit script on the logout confirmation page
   // (handy for browser tests that want to click "Sign out" themselves).
   logoutAutoSubmit: process.env.DEVIDP_LOGOUT_AUTOSUBMIT !== '0',
+  // "1": the FAPI 2.0 Security Profile (oidc-provider's features.fapi, profile 2.0): PAR
+  // required, DPoP-bound access tokens with server nonces, ES256 signing keys, client
+  // assertions PS256/ES256 only. Use it with DEVIDP_TOKEN_AUTH_METHOD=private_key_jwt.
+  fapi2: process.env.DEVIDP_FAPI2 === '1',
 };
 
 // Published JWKS keeps the newest key plus up to this many older ones so
@@ -242,14 +246,19 @@ async function findAccount(_ctx, sub) {
 // ---------------------------------------------------------------------------
 
 function generateSigningKey() {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { privateKey } = CONFIG.fapi2
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   return {
     ...privateKey.export({ format: 'jwk' }),
     kid: crypto.randomBytes(12).toString('base64url'),
-    alg: 'RS256',
+    alg: CONFIG.fapi2 ? 'ES256' : 'RS256',
     use: 'sig',
   };
 }
+
+// The signing algorithm of this IdP's keys: ES256 under FAPI 2.0, else RS256.
+const SIGNING_ALG = CONFIG.fapi2 ? 'ES256' : 'RS256';
 
 function saveKeys(keys) {
   fs.mkdirSync(path.dirname(CONFIG.keysFile), { recursive: true });
@@ -364,7 +373,11 @@ function clientMetadata({
     backchannel_logout_session_required: true,
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
-    id_token_signed_response_alg: 'RS256',
+    id_token_signed_response_alg: SIGNING_ALG,
+    // FAPI 2.0: the main client's tokens are bound to its DPoP key and its requests pushed.
+    ...(CONFIG.fapi2 && clientId === CONFIG.clientId
+      ? { dpop_bound_access_tokens: true, require_pushed_authorization_requests: true }
+      : {}),
   };
 }
 
@@ -378,6 +391,10 @@ function apiClientMetadata() {
     redirect_uris: [`${CONFIG.siteUrl}/api-client/callback/`],
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
+    // FAPI 2.0: the API client's access tokens are DPoP-bound (cnf.jkt) too.
+    ...(CONFIG.fapi2
+      ? { dpop_bound_access_tokens: true, id_token_signed_response_alg: SIGNING_ALG }
+      : {}),
   };
 }
 
@@ -394,7 +411,7 @@ const resourceIndicators = {
       audience: CONFIG.apiAudience,
       accessTokenTTL: CONFIG.accessTokenTtl,
       accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: 'RS256' } },
+      jwt: { sign: { alg: SIGNING_ALG } },
     };
   },
 };
@@ -458,6 +475,27 @@ function interactionPolicyWithAcrStepUp() {
   return policy;
 }
 
+// FAPI 2.0 Security Profile 5.4: PS256, ES256 and EdDSA only.
+const FAPI2_JWA = {
+  clientAuthSigningAlgValues: ['PS256', 'ES256'],
+  idTokenSigningAlgValues: ['PS256', 'ES256', 'EdDSA'],
+  dPoPSigningAlgValues: ['ES256', 'EdDSA'],
+};
+
+// DPoP nonces are HMACs of the time under this secret: one per process is enough here.
+const DPOP_NONCE_SECRET = crypto.randomBytes(32);
+
+function fapi2Features() {
+  if (!CONFIG.fapi2) return {};
+  return {
+    fapi: { enabled: true, profile: '2.0' },
+    pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
+    // Every DPoP proof must carry a nonce of this server (RFC 9449 8): the first request
+    // of a client is refused with use_dpop_nonce and a DPoP-Nonce header.
+    dPoP: { enabled: true, nonceSecret: DPOP_NONCE_SECRET, requireNonce: () => true },
+  };
+}
+
 function buildConfiguration(keys) {
   return {
     acrValues: ACR_VALUES,
@@ -510,7 +548,9 @@ function buildConfiguration(keys) {
       introspection: { enabled: true },
       resourceIndicators,
       claimsParameter: { enabled: false },
+      ...fapi2Features(),
     },
+    ...(CONFIG.fapi2 ? { enabledJWA: FAPI2_JWA } : {}),
     interactions: {
       policy: interactionPolicyWithAcrStepUp(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,

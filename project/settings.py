@@ -140,7 +140,16 @@ OIDC_OP_LABEL = env.str("OIDC_OP_LABEL", default="")  # the default provider's b
 OIDC_OP_EMAIL_DOMAINS = env.list("OIDC_OP_EMAIL_DOMAINS", default=[])
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
 OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
-OIDC_RP_SIGN_ALGO = env.list("OIDC_RP_SIGN_ALGO", default=["RS256"])
+# FAPI 2.0 (OIDC_FAPI2): PAR, DPoP, private_key_jwt; ID tokens PS256, ES256 or EdDSA only
+OIDC_FAPI2 = env.bool("OIDC_FAPI2", default=False)
+OIDC_RP_SIGN_ALGO = env.list(
+    "OIDC_RP_SIGN_ALGO", default=["PS256", "ES256", "EdDSA"] if OIDC_FAPI2 else ["RS256"]
+)
+OIDC_USE_PAR = env.str("OIDC_USE_PAR", default="auto")  # auto, 1 or 0
+OIDC_OP_PAR_ENDPOINT = env.str("OIDC_OP_PAR_ENDPOINT", default="")
+OIDC_DPOP = env.bool("OIDC_DPOP", default=False)
+OIDC_DPOP_KEY_FILE = env.str("OIDC_DPOP_KEY_FILE", default="")
+OIDC_API_DPOP_NONCE = env.bool("OIDC_API_DPOP_NONCE", default=False)
 OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
 OIDC_CLOCK_LEEWAY = env.int("OIDC_CLOCK_LEEWAY", default=30)

@@ -1,9 +1,11 @@
-"""`make run`: the site on 127.0.0.1:8000 (SQLite) and two dev IdPs, two organisations.
+"""`make run`: the site on 127.0.0.1:8000 (SQLite) and three dev IdPs, three organisations.
 
-Acme (the provider ``default``, users in devidp/users.json) on localhost:9000 and Globex
-(``OIDC_PROVIDERS``, devidp/users-globex.json) on localhost:9001, each its own issuer,
-client and users. Migrates, starts all three, prints the URLs and the demo logins, and
-stops them on Ctrl-C. Every setting can still be overridden from the environment.
+Acme (the provider ``default``, users in devidp/users.json) on localhost:9000, Globex
+(``OIDC_PROVIDERS``, devidp/users-globex.json) on localhost:9001 and Initech (FAPI 2.0:
+PAR, DPoP with nonces, private_key_jwt, ES256; devidp/users-initech.json) on
+localhost:9002, each its own issuer, client and users. Migrates, starts all four, prints
+the URLs and the demo logins, and stops them on Ctrl-C. Every setting can still be
+overridden from the environment.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ IDP_PORT = os.environ.get("DEVIDP_PORT", "9000")
 ISSUER = f"http://localhost:{IDP_PORT}"
 GLOBEX_PORT = os.environ.get("DEVIDP_GLOBEX_PORT", "9001")
 GLOBEX_ISSUER = f"http://localhost:{GLOBEX_PORT}"
+INITECH_PORT = os.environ.get("DEVIDP_INITECH_PORT", "9002")
+INITECH_ISSUER = f"http://localhost:{INITECH_PORT}"
 GROUPS = {
     "groups_allowlist": "editors,members,sso-staff,sso-superusers",
     "staff_groups": "sso-staff",
@@ -46,7 +50,17 @@ SITE_ENV = {
                 "client_secret": "globex-secret-change-me",
                 "email_domains": ["globex.example"],
                 **GROUPS,
-            }
+            },
+            # FAPI 2.0: PAR, DPoP-bound tokens, private_key_jwt with the site's key (no secret)
+            "initech": {
+                "label": "Initech (FAPI 2.0)",
+                "issuer": INITECH_ISSUER,
+                "client_id": "initech-site",
+                "profile": "fapi2",
+                "token_auth_method": "private_key_jwt",
+                "email_domains": ["initech.example"],
+                **GROUPS,
+            },
         }
     ),
     "OIDC_GROUPS_ALLOWLIST": "editors,members,sso-staff,sso-superusers",
@@ -94,6 +108,45 @@ def globex_env() -> dict[str, str]:
     }
 
 
+def initech_env() -> dict[str, str]:
+    """Initech: oidc-provider's FAPI 2.0 profile; it fetches the site's /oidc/jwks.json."""
+    return {
+        **os.environ,
+        "DEVIDP_PORT": INITECH_PORT,
+        "DEVIDP_ISSUER": INITECH_ISSUER,
+        "DEVIDP_SITE_URL": SITE,
+        "DEVIDP_FAPI2": "1",
+        "DEVIDP_TOKEN_AUTH_METHOD": "private_key_jwt",
+        "DEVIDP_CLIENT_ID": "initech-site",
+        "DEVIDP_CALLBACK_PATH": "/oidc/callback/initech/",
+        "DEVIDP_USERS_FILE": str(ROOT / "devidp" / "users-initech.json"),
+        "DEVIDP_KEYS_FILE": str(ROOT / "devidp" / ".keys-initech.json"),
+        "DEVIDP_ORG_NAME": "Initech",
+    }
+
+
+def set_aside_rsa_key() -> None:
+    """A key file generated before Initech existed signs RS256, which FAPI 2.0 refuses: move
+    it aside once (dev only), so the site generates an EC P-256 key on first use."""
+    generated = ROOT / "var" / "oidc-signing-keys.pem"
+    if os.environ.get("OIDC_RP_SIGNING_KEY_FILE") or not generated.exists():
+        return
+    if _is_ec(generated):
+        return
+    generated.rename(generated.with_suffix(".rsa.bak"))
+    print(f"  Moved the RS256 signing key aside to {generated.with_suffix('.rsa.bak')}.")
+
+
+def _is_ec(path: Path) -> bool:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    text = path.read_text()
+    start = text.index("-----BEGIN")
+    key = serialization.load_pem_private_key(text[start:].encode(), password=None)
+    return isinstance(key, ec.EllipticCurvePrivateKey)
+
+
 def print_logins(title: str, issuer: str, users_file: str) -> None:
     users = json.loads((ROOT / "devidp" / users_file).read_text())
     print(f"\n  {title}: dev IdP {issuer}/  (username / password, groups)")
@@ -106,18 +159,21 @@ def main() -> None:
     python = sys.executable
     migrate = [python, "manage.py", "migrate", "--noinput", "-v", "0"]
     subprocess.run(migrate, cwd=ROOT, env=env, check=True)
+    set_aside_rsa_key()
     idp = subprocess.Popen(
         ["node", "devidp/server.js"],
         cwd=ROOT,
         env={**os.environ, "DEVIDP_PORT": IDP_PORT, "DEVIDP_SITE_URL": SITE, **ACME_ENV},
     )
     globex = subprocess.Popen(["node", "devidp/server.js"], cwd=ROOT, env=globex_env())
+    initech = subprocess.Popen(["node", "devidp/server.js"], cwd=ROOT, env=initech_env())
     host_port = SITE.split("://", 1)[1]
     site = subprocess.Popen([python, "manage.py", "runserver", host_port], cwd=ROOT, env=env)
-    processes = (site, idp, globex)
+    processes = (site, idp, globex, initech)
     try:
         wait_for(f"{ISSUER}/.well-known/openid-configuration")
         wait_for(f"{GLOBEX_ISSUER}/.well-known/openid-configuration")
+        wait_for(f"{INITECH_ISSUER}/.well-known/openid-configuration")
         wait_for(f"{SITE}/healthz")
         # Shared Signals: Acme's transmitter pushes to the site (its streams live in memory).
         stream = [python, "manage.py", "ssf_stream", "create", "--site-url", SITE]
@@ -126,7 +182,8 @@ def main() -> None:
         print(f"  Signals: {ISSUER}/__dev/ (disable a user, revoke their sessions)")
         print_logins("Acme (provider default)", ISSUER, "users.json")
         print_logins("Globex (provider globex)", GLOBEX_ISSUER, "users-globex.json")
-        print("\n  Ctrl-C stops all three.\n", flush=True)
+        print_logins("Initech (provider initech, FAPI 2.0)", INITECH_ISSUER, "users-initech.json")
+        print("\n  Ctrl-C stops all four.\n", flush=True)
         site.wait()
     except KeyboardInterrupt:
         pass

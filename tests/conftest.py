@@ -10,7 +10,7 @@ from django.core.cache import cache
 from tests.support.fakeop import CLIENT_ID, CLIENT_SECRET, FakeOP, serve
 from tests.support.postgres import start_postgres
 
-pytest_plugins = ["tests.support.browser", "tests.support.providers"]
+pytest_plugins = ["tests.support.browser", "tests.support.providers", "tests.support.fapiop"]
 
 
 @pytest.fixture(scope="session")

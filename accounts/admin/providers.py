@@ -64,7 +64,8 @@ class OIDCProviderForm(forms.ModelForm):
             "link_by_email", "fetch_userinfo",
             "username_claim", "groups_claim", "groups_allowlist", "groups_prefix",
             "staff_groups", "superuser_groups", "trusted_audiences", "admin_max_auth_age",
-            "admin_acr_values",
+            "admin_acr_values", "profile", "use_par", "dpop",
+            "pushed_authorization_request_endpoint",
         )  # fmt: skip
 
     def clean_slug(self) -> str:
@@ -113,6 +114,10 @@ class OIDCProviderForm(forms.ModelForm):
         if any(a.startswith("HS") for a in as_list(cleaned.get("sign_algo"))) and not has_secret:
             self.add_error(
                 "sign_algo", "An HMAC algorithm (HS*) is keyed with the client secret: set it."
+            )
+        if cleaned.get("profile") == "fapi2" and needs_secret:
+            self.add_error(
+                "token_auth_method", "FAPI 2.0 needs private_key_jwt: a client secret is refused."
             )
         discovery = cleaned.get("discovery")
         core = ("authorization_endpoint", "token_endpoint", "jwks_uri")
@@ -208,6 +213,7 @@ class OIDCProviderAdmin(admin.ModelAdmin):
         ),
         ("Opaque bearer tokens", {"fields": ("introspect", "opaque_token_prefix")}),
         ("Admin step-up", {"fields": ("admin_max_auth_age", "admin_acr_values")}),
+        ("FAPI 2.0, PAR and DPoP", {"fields": ("profile", "use_par", "dpop")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 

@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.api.access_tokens import BearerError
 from accounts.api.bearer import Caller, authenticate_bearer
+from accounts.api.dpop import ALGS_PARAM, DPoPError, start_proof
 from accounts.audit import log as audit
 from accounts.errors import OIDCError
 from accounts.responses import error_response, loggable
@@ -41,18 +42,32 @@ logger = logging.getLogger("accounts.api")
 
 REALM = "api"
 LOG_WINDOW = 60  # seconds: a refusal reason is logged once per window
+# RFC 9449 7.1: the DPoP challenge names the proof algorithms this API accepts.
+DPOP_CHALLENGE = f'DPoP algs="{ALGS_PARAM}"'
 
 
 class ApiRefusal(Exception):
     """Why a caller may not use a view: the status, the RFC 6750 error and words."""
 
-    def __init__(self, status: int, error: str, reason: str, message: str, scope: str = ""):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        reason: str,
+        message: str,
+        scope: str = "",
+        *,
+        scheme: str = "Bearer",
+        nonce: str = "",
+    ):
         super().__init__(reason)
         self.status = status
         self.error = error  # RFC 6750 3.1 error code; "" when no credentials were sent
         self.reason = reason
         self.message = message
         self.scope = scope
+        self.scheme = scheme  # the challenge's scheme: Bearer, or DPoP (RFC 9449 7.1)
+        self.nonce = nonce  # a DPoP-Nonce to send (use_dpop_nonce)
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -60,6 +75,18 @@ def bearer_token(request: HttpRequest) -> str | None:
     # META, not request.headers: this runs on every API request and needs one header.
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
+
+
+def dpop_token(request: HttpRequest) -> str | None:
+    """The token of ``Authorization: DPoP <token>`` (RFC 9449 7.1), or None."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return token.strip() if scheme.lower() == "dpop" else None
+
+
+def sends_token(request: HttpRequest) -> bool:
+    """Whether the request authenticates by a token (Bearer or DPoP), not the session."""
+    scheme = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")[0].lower()
+    return scheme in ("bearer", "dpop")
 
 
 @functools.cache
@@ -84,12 +111,14 @@ def session_caller(request: HttpRequest) -> Caller | None:
 
 def check_access(caller: Caller, *, scopes: frozenset[str], machines: bool, by_token: bool) -> None:
     """Raise ``ApiRefusal`` unless this caller may use a view with these needs."""
+    scheme = "DPoP" if caller.dpop else "Bearer"
     if caller.is_machine and not machines:
         raise ApiRefusal(
             403,
             "insufficient_scope",
             "user_required",
             "This API needs a user's access token; a client's own token cannot use it.",
+            scheme=scheme,
         )
     missing = scopes - caller.scopes if by_token else frozenset()
     if missing:
@@ -100,6 +129,7 @@ def check_access(caller: Caller, *, scopes: frozenset[str], machines: bool, by_t
             "insufficient_scope",
             f"The access token lacks the scope this API needs: {' '.join(sorted(missing))}.",
             scope=needed,
+            scheme=scheme,
         )
 
 
@@ -108,13 +138,18 @@ def authenticate_request(
 ) -> Caller:
     """The caller of this request, by bearer token or (when allowed) session; or raise."""
     token = bearer_token(request)
-    if token is None:
+    bound = dpop_token(request)
+    if token is None and bound is None:
         caller = session_caller(request) if sessions else None
         if caller is None:
             raise ApiRefusal(401, "", "not_authenticated", "Sign in or send an access token.")
         check_access(caller, scopes=scopes, machines=machines, by_token=False)
         return caller
-    caller = token_caller(token, client=client_ip(request))
+    caller = (
+        token_caller(token, client=client_ip(request))
+        if bound is None
+        else dpop_caller(request, bound)
+    )
     check_access(caller, scopes=scopes, machines=machines, by_token=True)
     return caller
 
@@ -125,6 +160,19 @@ def token_caller(token: str, *, client: str | None = None) -> Caller:
         return authenticate_bearer(token, client=client)
     except BearerError as exc:
         raise ApiRefusal(401, "invalid_token", exc.code, exc.message) from exc
+
+
+def dpop_caller(request: HttpRequest, token: str) -> Caller:
+    """The caller of a DPoP-bound token and its proof; a refusal is a 401 with a DPoP challenge."""
+    try:
+        proof = start_proof(request, token)
+        return authenticate_bearer(token, client=client_ip(request), proof=proof)
+    except DPoPError as exc:
+        raise ApiRefusal(
+            401, exc.error, exc.code, exc.message, scheme="DPoP", nonce=exc.nonce
+        ) from exc
+    except BearerError as exc:
+        raise ApiRefusal(401, "invalid_token", exc.code, exc.message, scheme="DPoP") from exc
 
 
 def log_refusal(request: HttpRequest, refusal: ApiRefusal) -> None:
@@ -152,7 +200,7 @@ def challenge(refusal: ApiRefusal) -> tuple[dict[str, Any], str]:
         "reason": refusal.reason,
         "message": refusal.message,
     }
-    header = f'Bearer realm="{REALM}"'
+    header = f'Bearer realm="{REALM}"' if refusal.scheme == "Bearer" else DPOP_CHALLENGE
     if refusal.error:
         # RFC 6750 3: error_description is printable ASCII without '"' or '\\'.
         description = "".join(c for c in refusal.message if " " <= c <= "~" and c not in '"\\')
@@ -160,6 +208,10 @@ def challenge(refusal: ApiRefusal) -> tuple[dict[str, Any], str]:
     if refusal.scope:
         header += f', scope="{refusal.scope}"'
         body["scope"] = refusal.scope
+    if not refusal.error:
+        header += f", {DPOP_CHALLENGE}"  # no credentials: both schemes are welcome
+    if refusal.nonce:
+        body["dpop_nonce"] = refusal.nonce
     if refusal.status == 401:
         body["sign_in_url"] = _sign_in_path()
     return body, header
@@ -172,6 +224,8 @@ def refusal_response(request: HttpRequest, refusal: ApiRefusal) -> JsonResponse:
     response = JsonResponse(body, status=refusal.status)
     response["WWW-Authenticate"] = header
     response["Cache-Control"] = "no-store"
+    if refusal.nonce:
+        response["DPoP-Nonce"] = refusal.nonce
     return response
 
 
@@ -209,7 +263,7 @@ def api_view(
                 return refusal_response(request, refusal)
             except OIDCError as exc:  # the provider is down: a deliberate 502 in words
                 return error_response(request, exc, event="api request rejected")
-            if bearer_token(request) is None and (failure := _csrf_failure(request)):
+            if not sends_token(request) and (failure := _csrf_failure(request)):
                 return failure
             request.caller = caller
             return func(request, *args, **kwargs)

@@ -28,6 +28,7 @@ from accounts.api.access_tokens import (
     scopes_of,
     validate_access_token,
 )
+from accounts.api.dpop import ProofCheck, bound_as_bearer, bound_jkt
 from accounts.api.introspection import introspected_claims, opaque_token_provider
 from accounts.errors import AccountError
 from accounts.oidc.jose_safe import MAX_TOKEN_BYTES, UnreadableToken, check_size
@@ -53,6 +54,7 @@ class Caller:
     scopes: frozenset[str]
     user: Any = None  # None for a machine caller
     provider: str | None = None  # the slug of the provider that issued the token or session
+    dpop: bool = False  # authenticated by a DPoP-bound token and its proof (RFC 9449)
 
     @property
     def is_machine(self) -> bool:
@@ -80,11 +82,15 @@ def _is_machine(claims: dict[str, Any]) -> bool:
     return not sub or sub == claims.get("client_id")
 
 
-def authenticate_bearer(token: str, *, client: str | None = None) -> Caller:
+def authenticate_bearer(
+    token: str, *, client: str | None = None, proof: ProofCheck | None = None
+) -> Caller:
     """Return the caller of a valid access token; raise ``BearerError`` or ``AccountError``.
 
     ``client`` is the caller's address: opaque tokens refused by the provider are counted
-    against it (``introspection``).
+    against it (``introspection``). ``proof``: the request came as ``Authorization: DPoP``;
+    its proof must hold the key the token is bound to. Without one, a bound token is refused
+    (RFC 9449 7.2).
     """
     if not token:
         raise BearerError("missing_token", "No access token was sent.")
@@ -98,12 +104,21 @@ def authenticate_bearer(token: str, *, client: str | None = None) -> Caller:
         if looks_like_jwt(token)
         else introspected_claims(token, provider, client=client)
     )
+    if proof is not None:
+        proof.finish(claims)
+    elif bound_jkt(claims):
+        raise bound_as_bearer()
     issuer, slug = provider.issuer, provider.slug
     client_id = str(claims.get("client_id") or "")
     scopes = scopes_of(claims)
     if _is_machine(claims):
         return Caller(
-            issuer=issuer, subject=client_id, client_id=client_id, scopes=scopes, provider=slug
+            issuer=issuer,
+            subject=client_id,
+            client_id=client_id,
+            scopes=scopes,
+            provider=slug,
+            dpop=proof is not None,
         )
     if not isinstance(claims["sub"], str):
         raise BearerError("missing_claim", "The access token does not say whose it is.")
@@ -119,4 +134,5 @@ def authenticate_bearer(token: str, *, client: str | None = None) -> Caller:
         scopes=scopes,
         user=user,
         provider=slug,
+        dpop=proof is not None,
     )

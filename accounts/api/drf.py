@@ -21,10 +21,14 @@ from typing import Any
 from rest_framework import authentication, exceptions, permissions
 
 from accounts.api.access import (
+    DPOP_CHALLENGE,
+    REALM,
     ApiRefusal,
     bearer_token,
     challenge,
     check_access,
+    dpop_caller,
+    dpop_token,
     log_refusal,
     session_caller,
     token_caller,
@@ -72,14 +76,19 @@ class MachineUser:
 
 
 class BearerAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <access token>``, checked as ``accounts.api.bearer`` does."""
+    """``Authorization: Bearer <access token>``, checked as ``accounts.api.bearer`` does;
+    ``Authorization: DPoP <token>`` with its ``DPoP`` proof as ``accounts.api.dpop`` does."""
 
     def authenticate(self, request: Any) -> tuple[Any, Caller] | None:
         token = bearer_token(request._request)
-        if token is None:
+        bound = dpop_token(request._request)
+        if token is None and bound is None:
             return None  # let the next class (the session) try
         try:
-            caller = token_caller(token, client=client_ip(request._request))
+            if bound is not None:
+                caller = dpop_caller(request._request, bound)
+            else:
+                caller = token_caller(token, client=client_ip(request._request))
         except ApiRefusal as refusal:
             log_refusal(request._request, refusal)
             raise ApiRefused(refusal) from refusal
@@ -88,7 +97,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
         return (caller.user or MachineUser(caller), caller)
 
     def authenticate_header(self, request: Any) -> str:
-        return 'Bearer realm="api"'
+        return f'Bearer realm="{REALM}", {DPOP_CHALLENGE}'
 
 
 def caller_of(request: Any) -> Caller | None:

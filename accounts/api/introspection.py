@@ -40,7 +40,7 @@ BUDGET_WINDOW = 60  # seconds
 
 # What an introspection answer is kept for: the caller, its scopes, a new user's fields.
 KEPT_CLAIMS = (
-    *("active", "iss", "sub", "client_id", "scope", "scp", "exp"),
+    *("active", "iss", "sub", "client_id", "scope", "scp", "exp", "cnf"),
     *("preferred_username", "email", "email_verified", "name", "given_name", "family_name"),
 )
 

@@ -22,6 +22,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts.conf import oidc_settings
 from accounts.errors import StateError
 from accounts.oidc.discovery import endpoint
+from accounts.oidc.dpop import dpop_key
+from accounts.oidc.par import par_endpoint, pushed_authorization_url
 from accounts.oidc.requirement import Requirement
 from accounts.providers.provider import DEFAULT_SLUG, Provider
 from accounts.providers.registry import default_provider
@@ -109,6 +111,15 @@ def authorization_url(
         params.update(requirement.as_params())
     if login_hint:
         params["login_hint"] = login_hint
+    if provider.dpop_enabled:
+        params["dpop_jkt"] = dpop_key().jkt  # RFC 9449 10: the code is bound to the key
+    base = endpoint("authorization_endpoint", provider=provider)
+    par_url = par_endpoint(provider)
+    if par_url:
+        url = pushed_authorization_url(base, par_url, params, provider=provider)
+    else:
+        separator = "&" if "?" in base else "?"
+        url = f"{base}{separator}{urlencode(params)}"
     _remember(
         request,
         state,
@@ -122,9 +133,7 @@ def authorization_url(
             **(requirement.to_state() if requirement is not None else {}),
         },
     )
-    base = endpoint("authorization_endpoint", provider=provider)
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}{urlencode(params)}"
+    return url
 
 
 def consume_state(

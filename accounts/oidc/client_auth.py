@@ -14,7 +14,7 @@ from urllib.parse import quote_plus
 
 import jwt
 
-from accounts.conf import TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
+from accounts.conf import FAPI2_ALGORITHMS, TOKEN_AUTH_METHODS, oidc_settings, token_auth_method
 from accounts.errors import ConfigurationError
 from accounts.oidc import signing_keys
 from accounts.oidc.discovery import endpoint
@@ -37,9 +37,16 @@ class ClientAuth:
 
 
 def client_assertion(
-    *, audience: str, now: float | None = None, client_id: str | None = None
+    *,
+    audience: str,
+    now: float | None = None,
+    client_id: str | None = None,
+    fapi2: bool = False,
 ) -> str:
-    """An RFC 7523 client assertion: iss = sub = client id, short ``exp``, unique ``jti``."""
+    """An RFC 7523 client assertion: iss = sub = client id, short ``exp``, unique ``jti``.
+
+    ``fapi2``: only a PS256 or ES256 key may sign (FAPI 2.0 Security Profile 5.4).
+    """
     try:
         key = signing_keys.signing_key(now)
     except signing_keys.KeyFileError as exc:
@@ -49,6 +56,15 @@ def client_assertion(
             "administrator needs to fix OIDC_RP_SIGNING_KEY_FILE.",
             detail=f"private_key_jwt signing key file: {exc}",
         ) from exc
+    if fapi2 and key.alg not in FAPI2_ALGORITHMS:
+        raise ConfigurationError(
+            "signing_key_not_fapi2",
+            "This site's signing key cannot be used with a FAPI 2.0 identity provider. An "
+            "administrator needs to replace it.",
+            detail=f"the signing key {key.kid} signs {key.alg}; FAPI 2.0 needs PS256 or ES256: "
+            "run manage.py rotate_signing_key (it writes an EC P-256 key while a provider "
+            "has profile fapi2) or set OIDC_RP_SIGNING_KEY_FILE to an EC P-256 key",
+        )
     issued = int(time.time() if now is None else now)
     client_id = client_id or oidc_settings.OIDC_RP_CLIENT_ID
     claims = {
@@ -77,13 +93,17 @@ def client_authentication(provider: Provider | None = None) -> ClientAuth:
     secret_name = "OIDC_RP_CLIENT_SECRET" if provider.is_default else "client_secret"
     names = f"{id_name} and {secret_name}{where}"
     if method == "private_key_jwt":
-        # OIDC Core 9: the audience is the token endpoint, whichever endpoint is called.
-        audience = endpoint("token_endpoint", provider=provider)
+        # OIDC Core 9: the audience is the token endpoint, whichever endpoint is called;
+        # FAPI 2.0 5.3.2.1 (and RFC 7523bis): the issuer, as a string, instead.
+        audience = (
+            provider.issuer if provider.fapi2 else endpoint("token_endpoint", provider=provider)
+        )
+        assertion = client_assertion(audience=audience, client_id=client_id, fapi2=provider.fapi2)
         return ClientAuth(
             data={
                 "client_id": client_id,
                 "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": client_assertion(audience=audience, client_id=client_id),
+                "client_assertion": assertion,
             },
             settings_to_check=f"{id_name}{where}, OIDC_RP_SIGNING_KEY_FILE and the jwks_uri "
             "registered for the client (this site's /oidc/jwks.json)",

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import josepy
+import jwt
 from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import OKPAlgorithm
 
 from accounts.conf import oidc_settings
 from accounts.errors import ProviderError, TokenError
@@ -44,7 +46,7 @@ logger = logging.getLogger("accounts.jwks")  # the name operators filter on, kep
 # the ``fetched_at`` stamp inside the cached value, not by the cache's own expiry.
 _STALE_KEEP_SECONDS = 7 * 24 * 3600
 
-_KTY_FOR_ALG_PREFIX = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
+_KTY_FOR_ALG_PREFIX = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 # Parsed keys per process, keyed by the key's JSON: parsing is the slow part.
 _parsed: dict[str, Any] = {}
@@ -155,6 +157,8 @@ def public_key(jwk: dict[str, Any]) -> Any:
     marker = json.dumps(jwk, sort_keys=True)
     key = _parsed.get(marker)
     if key is None:
+        if jwk.get("kty") == "OKP":  # EdDSA (FAPI 2.0): josepy does not read OKP keys
+            return _okp_public_key(jwk)
         try:
             parsed = josepy.JWK.from_json(jwk).public_key()
         except (josepy.errors.DeserializationError, KeyError, ValueError, TypeError) as exc:
@@ -166,6 +170,14 @@ def public_key(jwk: dict[str, Any]) -> Any:
         if len(_parsed) > 64:
             _parsed.clear()
         _parsed[marker] = key
+    return key
+
+
+def _okp_public_key(jwk: dict[str, Any]) -> Any:
+    try:
+        key = OKPAlgorithm.from_jwk(json.dumps(jwk))
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
+        raise TokenError("bad_key", "The identity provider's signing key is unusable.") from exc
     return key
 
 

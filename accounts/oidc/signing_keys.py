@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from accounts.conf import oidc_settings
+from accounts.providers.registry import all_providers
 
 GENERATED_KEY_FILE = Path(__file__).resolve().parents[2] / "var" / "oidc-signing-keys.pem"
 _BLOCK = re.compile(
@@ -114,8 +115,17 @@ def parse_keys(text: str) -> list[SiteKey]:
 
 
 def new_key(now: float | None = None) -> SiteKey:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    """A new key: EC P-256 (ES256) while a provider follows FAPI 2.0, else RSA (RS256)."""
+    if fapi2_in_use():
+        private: Any = ec.generate_private_key(ec.SECP256R1())
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return site_key(private, float(int(now if now is not None else time.time())))
+
+
+def fapi2_in_use() -> bool:
+    """Whether any provider has profile fapi2 (whose assertions must not be RS256)."""
+    return any(provider.fapi2 for provider in all_providers())
 
 
 _cache: dict[str, Any] = {}

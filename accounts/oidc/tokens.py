@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 from django.utils.crypto import constant_time_compare
 
-from accounts.conf import oidc_settings
+from accounts.conf import FAPI2_ALGORITHMS, oidc_settings
 from accounts.errors import TokenError
 from accounts.oidc import jwks
 from accounts.oidc.jose_safe import (
@@ -87,6 +87,8 @@ def verification_key(
     provider = _provider(provider)
     alg = header["alg"]
     if alg == "none" or alg not in provider.sign_algo:
+        raise _fail("alg_not_allowed")
+    if provider.fapi2 and alg not in FAPI2_ALGORITHMS:  # FAPI 2.0 5.4, whatever sign_algo says
         raise _fail("alg_not_allowed")
     if alg.startswith("HS"):
         secret = provider.client_secret

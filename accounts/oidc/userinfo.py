@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from accounts.errors import ProviderError, TokenError
+from accounts.oidc import dpop
 from accounts.oidc.discovery import endpoint
 from accounts.oidc.http import provider_request
 from accounts.oidc.tokens import validate_signed_userinfo
 from accounts.providers.provider import Provider
+from accounts.providers.registry import default_provider
 
 logger = logging.getLogger("accounts.userinfo")  # the name operators filter on, kept across moves
 
@@ -17,9 +19,23 @@ logger = logging.getLogger("accounts.userinfo")  # the name operators filter on,
 def fetch_userinfo(
     access_token: str, *, provider: Provider | None = None
 ) -> tuple[int, dict[str, Any] | str]:
-    """GET userinfo with the access token; return (status, JSON object or JWT text)."""
+    """GET userinfo with the access token; return (status, JSON object or JWT text).
+
+    A DPoP-bound token goes as ``Authorization: DPoP`` with a proof carrying its ``ath``.
+    """
+    provider = provider or default_provider()
     url = endpoint("userinfo_endpoint", provider=provider)
-    response = provider_request("GET", url, headers={"Authorization": f"Bearer {access_token}"})
+    if provider.dpop_enabled:
+        response = dpop.send_with_proof(
+            "GET",
+            url,
+            lambda proof: provider_request(
+                "GET", url, headers={"Authorization": f"DPoP {access_token}", **proof}
+            ),
+            access_token=access_token,
+        )
+    else:
+        response = provider_request("GET", url, headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code != 200:
         return response.status_code, {}
     if response.headers.get("Content-Type", "").lower().startswith("application/jwt"):

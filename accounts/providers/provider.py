@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 from django.urls import reverse
 
-from accounts.conf import TOKEN_AUTH_METHODS, as_list, oidc_settings
+from accounts.conf import (
+    FAPI2_ALGORITHMS,
+    FAPI2_PROFILE,
+    PAR_MODES,
+    TOKEN_AUTH_METHODS,
+    as_list,
+    oidc_settings,
+)
 
 DEFAULT_SLUG = "default"
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -30,6 +37,7 @@ ENDPOINT_NAMES = (
     "jwks_uri",
     "end_session_endpoint",
     "introspection_endpoint",
+    "pushed_authorization_request_endpoint",
 )
 KNOWN_KEYS = {
     "label", "issuer", "client_id", "client_secret", "discovery", *ENDPOINT_NAMES,
@@ -37,7 +45,7 @@ KNOWN_KEYS = {
     "fetch_userinfo", "create_user", "link_by_email", "username_claim", "groups_claim",
     "groups_allowlist", "groups_prefix", "staff_groups", "superuser_groups", "enabled",
     "admin_max_auth_age", "admin_acr_values", "ssf_push_authorization", "ssf_audience",
-    "introspect", "opaque_token_prefix",
+    "introspect", "opaque_token_prefix", "profile", "use_par", "dpop",
 }  # fmt: skip
 
 # Where a provider was declared: shown in the admin and by oidc_check.
@@ -98,6 +106,23 @@ class Provider:
     ssf_audience: str = ""
     introspect: bool = False  # opaque bearer tokens may be introspected here (opt in)
     opaque_token_prefix: str = ""  # opaque tokens starting with this go here
+    profile: str = ""  # "fapi2": the FAPI 2.0 Security Profile
+    use_par: str = "auto"  # PAR_MODES
+    dpop: bool = False
+
+    @property
+    def fapi2(self) -> bool:
+        return self.profile == FAPI2_PROFILE
+
+    @property
+    def par_mode(self) -> str:
+        """``1``: always push the authorization request; ``auto``: when advertised; ``0``."""
+        return "1" if self.fapi2 else self.use_par
+
+    @property
+    def dpop_enabled(self) -> bool:
+        """Ask for DPoP-bound tokens: when configured, and always under FAPI 2.0."""
+        return self.dpop or self.fapi2
 
     @property
     def is_default(self) -> bool:
@@ -139,9 +164,27 @@ def _flag(value: Any, default: bool | None) -> bool | None:
     return bool(value)
 
 
+def _profile(value: Any) -> str:
+    """``profile``: "fapi2" (``OIDC_FAPI2=1`` for the provider ``default``) or ""."""
+    if value is True or str(value or "").strip().lower() in (FAPI2_PROFILE, "1", "true"):
+        return FAPI2_PROFILE
+    return "" if value in (None, False, "", "0") else str(value).strip().lower()
+
+
+def _par_mode(value: Any) -> str:
+    if value is None or value == "":
+        return "auto"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    text = str(value).strip().lower()
+    return {"true": "1", "yes": "1", "on": "1", "false": "0", "no": "0", "off": "0"}.get(text, text)
+
+
 def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provider:
     """A provider from per-provider keys (``OIDC_PROVIDERS``, the admin, or the default's)."""
     method = str(values.get("token_auth_method") or "client_secret_basic").strip().lower()
+    profile = _profile(values.get("profile"))
+    default_algo = list(FAPI2_ALGORITHMS) if profile == FAPI2_PROFILE else ["RS256"]
     max_age = values.get("admin_max_auth_age")
     scopes = values.get("scopes") or "openid email profile"
     return Provider(
@@ -152,7 +195,7 @@ def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provide
         label=str(values.get("label") or ""),
         discovery=_flag(values.get("discovery"), None),
         endpoints={name: str(values[name]) for name in ENDPOINT_NAMES if values.get(name)},
-        sign_algo=tuple(as_list(values.get("sign_algo") or ["RS256"])),
+        sign_algo=tuple(as_list(values.get("sign_algo") or default_algo)),
         scopes=scopes if isinstance(scopes, str) else " ".join(scopes),
         token_auth_method=str(method),
         email_domains=tuple(d.lower().lstrip("@") for d in as_list(values.get("email_domains"))),
@@ -176,6 +219,9 @@ def provider_build(slug: str, values: dict[str, Any], *, source: str) -> Provide
         ssf_audience=str(values.get("ssf_audience") or ""),
         introspect=bool(_flag(values.get("introspect"), False)),
         opaque_token_prefix=str(values.get("opaque_token_prefix") or ""),
+        profile=profile,
+        use_par=_par_mode(values.get("use_par")),
+        dpop=bool(_flag(values.get("dpop"), False)),
     )
 
 
@@ -198,6 +244,10 @@ def declaration_problems(slug: Any, values: Any) -> list[str]:
     max_age = values.get("admin_max_auth_age")
     if max_age is not None and not (isinstance(max_age, int) and max_age > 0):
         problems.append("admin_max_auth_age must be a positive number of seconds")
+    if _profile(values.get("profile")) not in ("", FAPI2_PROFILE):
+        problems.append(f"profile must be '{FAPI2_PROFILE}' or empty")
+    if _par_mode(values.get("use_par")) not in PAR_MODES:
+        problems.append("use_par must be auto, 1 or 0")
     return problems
 
 

@@ -205,7 +205,10 @@ def _check_response_issuer(request: HttpRequest, provider: Provider) -> None:
     iss = request.GET.get("iss")
     expected = provider.issuer
     if iss is None:
-        if get_metadata(provider).get("authorization_response_iss_parameter_supported"):
+        # FAPI 2.0 5.3.2.2: required, whatever the metadata says.
+        if provider.fapi2 or get_metadata(provider).get(
+            "authorization_response_iss_parameter_supported"
+        ):
             raise OIDCError(
                 "missing_response_iss", "The sign-in response did not name its provider."
             )

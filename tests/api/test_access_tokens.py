@@ -218,10 +218,12 @@ def test_a_subject_unknown_here_is_created_like_a_first_sign_in(op):
     assert OIDCIdentity.objects.get(subject="sub-newcomer").issuer == op.issuer
 
 
-def test_no_token_and_no_session_is_401_with_a_bearer_challenge():
+def test_no_token_and_no_session_is_401_with_a_bearer_and_a_dpop_challenge():
     response = Client().get("/api/whoami/")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="api", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 EdDSA"'
+    )
     assert response.json()["error"] == "not_authenticated"
 
 

@@ -19,7 +19,10 @@ def test_a_description_with_quotes_backslashes_and_accents_stays_a_valid_header(
 @pytest.mark.parametrize(
     ("refusal", "expected"),
     [
-        (ApiRefusal(401, "", "not_authenticated", "Sign in."), 'Bearer realm="api"'),
+        (
+            ApiRefusal(401, "", "not_authenticated", "Sign in."),
+            'Bearer realm="api", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 RS256 EdDSA"',
+        ),
         (
             ApiRefusal(403, "insufficient_scope", "insufficient_scope", "Needs it.", "api:read"),
             'Bearer realm="api", error="insufficient_scope", error_description="Needs it.", '

@@ -59,8 +59,14 @@ def test_people_of_each_organisation_sign_in_through_their_own_provider(
     context.close()
 
 
-def test_a_work_email_routes_to_its_organisation_with_a_login_hint(two_orgs, live_server, page):
+def test_a_work_email_routes_to_its_organisation_with_a_login_hint(
+    two_orgs, live_server, page, settings
+):
     _acme, globex = two_orgs
+    # The browser sees the request's parameters only when it is not pushed (PAR); the
+    # pushed login_hint is checked in tests/oidc/test_devidp_fapi2.py.
+    globex_settings = {**settings.OIDC_PROVIDERS["globex"], "use_par": "0"}
+    settings.OIDC_PROVIDERS = {**settings.OIDC_PROVIDERS, "globex": globex_settings}
     authorization_requests = []
     page.on(
         "request",

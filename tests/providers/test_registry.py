@@ -139,8 +139,8 @@ def test_declared_providers_are_checked_by_name(settings):
         checks.Error(
             "OIDC_PROVIDERS['plain']: sign_algo lists algorithms that are refused or "
             "unsupported: none.",
-            hint="Use some of: ES256, ES384, ES512, HS256, HS384, HS512, PS256, PS384, PS512, "
-            "RS256, RS384, RS512 ('none' never).",
+            hint="Use some of: ES256, ES384, ES512, EdDSA, HS256, HS384, HS512, PS256, PS384, "
+            "PS512, RS256, RS384, RS512 ('none' never).",
             id="accounts.E008",
         ),
         checks.Error(

@@ -22,7 +22,7 @@ def test_a_short_push_authorization_is_a_warning(settings):
             hint='Use a generated value, e.g. python -c "import secrets; '
             "print('Bearer ' + secrets.token_urlsafe(32))\", or let manage.py "
             "ssf_stream create generate one.",
-            id="accounts.W021",
+            id="accounts.W025",
         )
     ]
 
@@ -38,11 +38,11 @@ def test_two_providers_with_one_push_authorization_is_an_error(settings):
             "default's.",
             hint="Give each provider's transmitter its own Authorization value: it says which "
             "provider a push comes from.",
-            id="accounts.E022",
+            id="accounts.E026",
         )
     ]
 
 
 def test_a_max_age_that_is_not_positive_is_an_error(settings):
     settings.OIDC_SSF_MAX_AGE = 0
-    assert [m.id for m in check_shared_signals()] == ["accounts.E021"]
+    assert [m.id for m in check_shared_signals()] == ["accounts.E025"]

@@ -45,6 +45,12 @@ PARTNER_SLUG = "partner"
 PARTNER_CLIENT_ID = "partner-site"
 PARTNER_CLIENT_SECRET = "partner-secret-change-me"
 
+# The third organisation of `make run`: FAPI 2.0 (PAR, DPoP with nonces, private_key_jwt,
+# ES256), see devidp/server.js's DEVIDP_FAPI2.
+INITECH_USERS_FILE = DEVIDP_DIR / "users-initech.json"
+INITECH_SLUG = "initech"
+INITECH_CLIENT_ID = "initech-site"
+
 DEFAULT_CLIENT_ID = "django-site"
 DEFAULT_CLIENT_SECRET = "dev-client-secret-change-me"
 STARTUP_TIMEOUT = 20.0
@@ -74,6 +80,17 @@ def globex_env() -> dict[str, str]:
         "DEVIDP_CALLBACK_PATH": f"/oidc/callback/{GLOBEX_SLUG}/",
         "DEVIDP_EXTRA_CLIENTS": json.dumps(extra),
         "DEVIDP_ORG_NAME": "Globex",
+    }
+
+
+def fapi2_env(*, client_id: str = DEFAULT_CLIENT_ID, callback_path: str = "/oidc/callback/"):
+    """The environment of a FAPI 2.0 dev IdP (Initech in scripts/dev.py)."""
+    return {
+        "DEVIDP_FAPI2": "1",
+        "DEVIDP_TOKEN_AUTH_METHOD": "private_key_jwt",
+        "DEVIDP_CLIENT_ID": client_id,
+        "DEVIDP_CALLBACK_PATH": callback_path,
+        "DEVIDP_ORG_NAME": "Initech",
     }
 
 
