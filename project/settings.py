@@ -192,6 +192,9 @@ OIDC_REFRESH_LOCK_TIMEOUT = env.int("OIDC_REFRESH_LOCK_TIMEOUT", default=15)
 OIDC_REFRESH_TIMEOUT = env.float("OIDC_REFRESH_TIMEOUT", default=30.0)
 # ... while the request that started it waits at most this long, then goes on.
 OIDC_REFRESH_WAIT = env.float("OIDC_REFRESH_WAIT", default=2.0)
+# GET /metrics (Prometheus): for these addresses (networks allowed), or with this bearer token
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 OIDC_BREAKER_THRESHOLD = env.int("OIDC_BREAKER_THRESHOLD", default=3)
 OIDC_BREAKER_INTERVAL = env.float("OIDC_BREAKER_INTERVAL", default=5.0)
 OIDC_BREAKER_MAX_INTERVAL = env.float("OIDC_BREAKER_MAX_INTERVAL", default=60.0)

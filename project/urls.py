@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from accounts.views import api, availability, csp, drf_api, logout, oidc, pages, ssf
+from accounts.views import api, availability, csp, drf_api, logout, metrics, oidc, pages, ssf
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/drf/whoami/", drf_api.WhoAmI.as_view(), name="api_drf_whoami"),
     path("healthz", pages.healthz, name="healthz"),
     path("readyz", availability.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("csp-report/", csp.csp_report, name="csp_report"),
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),

@@ -28,6 +28,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import metrics
 from accounts.api.access_tokens import BearerError
 from accounts.api.bearer import Caller, authenticate_bearer
 from accounts.api.dpop import ALGS_PARAM, DPoPError, start_proof
@@ -151,6 +152,7 @@ def authenticate_request(
         else dpop_caller(request, bound)
     )
     check_access(caller, scopes=scopes, machines=machines, by_token=True)
+    metrics.bearer_accepted(caller.provider, dpop=caller.dpop)
     return caller
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from rest_framework import authentication, exceptions, permissions
 
+from accounts import metrics
 from accounts.api.access import (
     DPOP_CHALLENGE,
     REALM,
@@ -89,6 +90,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
                 caller = dpop_caller(request._request, bound)
             else:
                 caller = token_caller(token, client=client_ip(request._request))
+            metrics.bearer_accepted(caller.provider, dpop=caller.dpop)
         except ApiRefusal as refusal:
             log_refusal(request._request, refusal)
             raise ApiRefused(refusal) from refusal

@@ -21,6 +21,7 @@ from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.conf import oidc_settings
 from accounts.models import AuditEvent
 from accounts.security import shared_cache
@@ -112,6 +113,7 @@ def record(event: str, outcome: str, **kwargs: Any) -> AuditEvent | None:
     ``detail`` (a small JSON object of counts or flags) and ``count``.
     """
     fields = _fields(event, outcome, **kwargs)
+    metrics.audit_event(event, outcome, fields["reason"], fields["provider"])
     try:
         with transaction.atomic():  # a savepoint: a failure leaves the caller's work intact
             row = AuditEvent.objects.create(**fields)
@@ -188,6 +190,7 @@ def record_sampled(
             shared_cache.set(f"{key}:row", row.pk, timeout=SAMPLE_WINDOW * 3)
         _flush(f"{base}:{bucket - 1}")
         return True
+    metrics.audit_event(event, outcome, reason, provider)  # every event, not only the rows
     try:
         count = shared_cache.incr(key)
     except ValueError:  # expired between add and incr: the next event starts a new row

@@ -6,11 +6,13 @@ Generic HTTP only: how the client authenticates itself belongs to the token requ
 
 from __future__ import annotations
 
+import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
 
+from accounts import metrics
 from accounts.conf import oidc_settings
 from accounts.errors import ProviderError, ProviderNotAnswering
 from accounts.oidc import breaker
@@ -32,13 +34,17 @@ def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
     kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
     kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
     if not breaker.allow(url):
+        metrics.provider_request(url, None, failure="circuit_open")
         raise ProviderNotAnswering(
             detail=f"{method} {url} not sent: the provider stopped answering, retrying later"
         )
+    began = time.monotonic()
     try:
         response = _session.request(method, url, **kwargs)
     except (requests.ConnectionError, requests.Timeout) as exc:
         breaker.failure(url)
+        failure = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
+        metrics.provider_request(url, time.monotonic() - began, failure=failure)
         raise ProviderError(
             "provider_unreachable", detail=f"{method} {url} failed: {type(exc).__name__}"
         ) from exc
@@ -51,6 +57,7 @@ def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
         breaker.success(url)  # never leave a probe marked as in flight
         raise
     breaker.success(url)
+    metrics.provider_request(url, time.monotonic() - began)
     if response.status_code >= 500:
         raise ProviderError(
             "provider_unavailable", detail=f"{method} {url} answered {response.status_code}"

@@ -31,6 +31,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import OKPAlgorithm
 
+from accounts import metrics
 from accounts.conf import oidc_settings
 from accounts.errors import ProviderError, TokenError
 from accounts.oidc.discovery import endpoint
@@ -67,7 +68,9 @@ def _cache_key(keyset: _KeySet) -> str:
     return keyset.key("jwks")
 
 
-def _fetch(keyset: _KeySet) -> dict[str, Any]:
+def _fetch(keyset: _KeySet, budget: str = "ttl") -> dict[str, Any]:
+    """Fetch the keys; ``budget`` says why (``ttl``, ``provider`` rotation, ``outsider``)."""
+    metrics.jwks_fetch(keyset.provider.slug, budget)
     uri = keyset.uri
     document = get_json(uri)
     keys = document.get("keys")
@@ -110,7 +113,7 @@ def _refetch(keyset: _KeySet, *, asked_at: float) -> list[dict[str, Any]]:
         with _refetch_lock, cache_lock(keyset.key("jwks-fetching"), ttl=wait + 5, wait=wait):
             if not _not_fetched_since(keyset, asked_at):
                 return _cached(keyset)["keys"]  # a concurrent caller fetched them for us
-            return _fetch(keyset)["keys"]
+            return _fetch(keyset, "provider")["keys"]
     except LockTimeout:
         entry = _cached(keyset)
         return entry["keys"] if entry else []
@@ -118,7 +121,7 @@ def _refetch(keyset: _KeySet, *, asked_at: float) -> list[dict[str, Any]]:
         with _refetch_lock:
             if not _not_fetched_since(keyset, asked_at):
                 return _cached(keyset)["keys"]
-            return _fetch(keyset)["keys"]
+            return _fetch(keyset, "provider")["keys"]
 
 
 def _not_fetched_since(keyset: _KeySet, moment: float) -> bool:
@@ -217,7 +220,7 @@ def signing_key(
                 "no JWKS key for kid=%.40r alg=%s, refetching (token from outside)", kid, alg
             )
             try:
-                jwk = _select(_fetch(keyset)["keys"], alg, kid)
+                jwk = _select(_fetch(keyset, "outsider")["keys"], alg, kid)
             except ProviderError:
                 jwk = None
     if jwk is None:

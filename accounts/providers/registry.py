@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from django.db import DatabaseError
 from django.db.models import Count, Max
 
+from accounts import metrics
 from accounts.conf import DEFAULTS, oidc_settings
 from accounts.errors import OIDCError
 from accounts.providers.provider import (
@@ -161,7 +162,21 @@ def all_providers() -> list[Provider]:
             )
             continue
         found.append(provider)
+    _note_for_metrics(found)
     return found
+
+
+_noted: list[Any] = [None]
+
+
+def _note_for_metrics(found: list[Provider]) -> None:
+    """Tell the metrics which slugs and hosts are providers' (their only label values)."""
+    urls = {p.slug: [p.issuer, *p.endpoints.values()] for p in found}
+    urls.setdefault(DEFAULT_SLUG, [])
+    signature = tuple(sorted((slug, tuple(u)) for slug, u in urls.items()))
+    if signature != _noted[0]:
+        metrics.note_providers(urls)
+        _noted[0] = signature
 
 
 def issuer_owner(issuer: str, *, exclude: str | None = None) -> Provider | None:

@@ -49,7 +49,13 @@ class OIDCSessionMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         # The provider's own round trips, static files and the health check are never held up.
-        self.exempt = ("/oidc/", "/healthz", "/readyz", "/" + settings.STATIC_URL.lstrip("/"))
+        self.exempt = (
+            "/oidc/",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/" + settings.STATIC_URL.lstrip("/"),
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.check(request)

@@ -41,6 +41,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.audit import log as audit
 from accounts.conf import oidc_settings
 from accounts.errors import InvalidGrant, ProviderError, TokenError
@@ -376,12 +377,15 @@ def _refresh_row(request: HttpRequest, row: OIDCSession, refresh_token: str) -> 
             timeout=oidc_settings.OIDC_REFRESH_TIMEOUT,
         )
     except (InvalidGrant, UnknownProvider) as exc:
+        metrics.refresh(row.provider, "revoked")
         _refused(request, row, exc.code)
         return Result(Outcome.ENDED)
     except ProviderError as exc:
+        metrics.refresh(row.provider, "provider_down")
         return _provider_down(request, row, exc)
     # The grant is spent: the new tokens reach the database before anything else can fail.
     if not _store(row, tokens, refresh_token):
+        metrics.refresh(row.provider, "not_stored")
         return Result(Outcome.BUSY)
     logger.info("refreshed tokens: iss=%s sub=%s", row.issuer, row.subject)
     id_token = tokens.get("id_token")
@@ -392,10 +396,12 @@ def _refresh_row(request: HttpRequest, row: OIDCSession, refresh_token: str) -> 
             )
         except TokenError as exc:
             if exc.code in CLOCK_CODES:
+                metrics.refresh(row.provider, "refreshed_clock_skew")
                 _clock_skew(request, row, id_token, exc)
-            else:
-                _refused(request, row, exc.code)
-                return Result(Outcome.ENDED)
+                return _result(Outcome.REFRESHED, row, key_id=token_store.current_key_id())
+            metrics.refresh(row.provider, "id_token_refused")
+            _refused(request, row, exc.code)
+            return Result(Outcome.ENDED)
         except ProviderError as exc:  # keys unavailable: the tokens are stored, check later
             logger.warning(
                 "refreshed ID token not checked yet: reason=%s sub=%s", exc.code, row.subject
@@ -405,6 +411,7 @@ def _refresh_row(request: HttpRequest, row: OIDCSession, refresh_token: str) -> 
             if sid != row.sid:
                 row.sid = sid
                 _save(row, ["sid"])
+    metrics.refresh(row.provider, "refreshed")
     return _result(Outcome.REFRESHED, row, key_id=token_store.current_key_id())
 
 
