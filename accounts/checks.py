@@ -464,4 +464,16 @@ def _fapi2_errors(name: str, provider: Any) -> list[checks.CheckMessage]:
 def _dpop_key_errors() -> list[checks.CheckMessage]:
     path = dpop.key_file()
     if not oidc_settings.OIDC_DPOP_KEY_FILE and not path.exists():
-        return []
+        return []  # generated on first use
+    try:
+        dpop.dpop_key()
+    except dpop.DPoPKeyError as exc:
+        return [
+            checks.Error(
+                f"The DPoP key cannot be used: {exc.reason}.",
+                hint="Set OIDC_DPOP_KEY_FILE to a readable PEM file holding one EC P-256 "
+                "private key, or unset it to have one generated.",
+                id="accounts.E024",
+            )
+        ]
+    return []

@@ -100,6 +100,7 @@ def test_par_answer_without_request_uri_is_a_502(client, fapi_op):
 
 
 def test_par_for_a_second_provider_uses_its_own_client(client, fapi_op, settings):
+    settings.OIDC_OP_ISSUER = "http://another-default.test"  # one issuer, one provider
     settings.OIDC_PROVIDERS = {
         "second": {
             "issuer": fapi_op.issuer,
