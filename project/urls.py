@@ -10,6 +10,7 @@ urlpatterns = [
     path("members/", pages.members, name="members"),
     path("accounts/profile/", pages.profile, name="profile"),
     path("accounts/signin/", pages.signin, name="signin"),
+    path("accounts/signin/forget/", pages.forget_organisation, name="signin_forget"),
     path("accounts/sessions/end-others/", pages.end_other_sessions, name="end_other_sessions"),
     path("api/me/", api.me, name="api_me"),
     path("api/whoami/", api.whoami, name="api_whoami"),

@@ -48,8 +48,16 @@ class SSOAdminSite(AdminSite):
             return render(request, "admin/not_staff.html", self.each_context(request), status=403)
         if oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN and request.method == "POST":
             return super().login(request, extra_context)
-        from accounts.views.chooser import chooser_links
+        from accounts.views.chooser import (
+            chooser_links,
+            provider_sign_in_url,
+            remembered_provider,
+            several_providers,
+        )
 
+        remembered = remembered_provider(request) if several_providers() else None
+        if remembered is not None and request.method == "GET":  # "remember my organisation"
+            return HttpResponseRedirect(provider_sign_in_url(remembered.slug, next_url))
         providers = chooser_links(request, next_url, admin=True)
         context = {
             **self.each_context(request),

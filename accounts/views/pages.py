@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -100,13 +102,49 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 def signin(request: HttpRequest) -> HttpResponse:
-    """One button per provider and a "work email" field; ended sessions land here too."""
-    from accounts.oidc.authorization import safe_next_url
-    from accounts.views.chooser import chooser_links
+    """The chooser: one button per provider and a "work email" field; ended sessions land here.
 
-    next_url = safe_next_url(request, request.GET.get("next"))
-    return render(
-        request,
-        "accounts/signin.html",
-        {"next": next_url, "providers": chooser_links(request, next_url)},
-    )
+    A signed-in visitor is told who they are, with "continue" and "sign in as someone else".
+    """
+    from accounts.oidc.authorization import safe_next_url
+
+    return signin_page(request, safe_next_url(request, request.GET.get("next")))
+
+
+def signin_page(
+    request: HttpRequest, next_url: str | None, *, error: Any = None, email: str = ""
+) -> HttpResponse:
+    """Render the chooser; ``error`` (an unknown email domain) is shown above the buttons."""
+    from accounts.responses import TITLES
+    from accounts.views.chooser import chooser_links, remembered_provider
+
+    row = sessions.current(request) if request.user.is_authenticated else None
+    remembered = remembered_provider(request)
+    context = {
+        "next": next_url,
+        "providers": chooser_links(request, next_url),
+        "remembered": remembered.display_name if remembered else "",
+        "signed_in_provider": _provider_name(row.provider) if row else "",
+        "continue_url": next_url or reverse("home"),
+        "switch_next": f"{reverse('signin')}?{urlencode({'next': next_url})}"
+        if next_url
+        else reverse("signin"),
+        "email": email,
+        "error": error,
+        "error_title": (TITLES.get(error.code) or TITLES.get(type(error).code, "Sign-in failed"))
+        if error
+        else "",
+    }
+    return render(request, "accounts/signin.html", context, status=error.status if error else 200)
+
+
+@require_POST
+def forget_organisation(request: HttpRequest) -> HttpResponse:
+    """Clear "remember my organisation" (POST, CSRF-protected): the chooser shows again."""
+    from accounts.oidc.authorization import safe_next_url
+    from accounts.views.chooser import chooser_url, forget_provider
+
+    response = HttpResponseRedirect(chooser_url(safe_next_url(request, request.POST.get("next"))))
+    forget_provider(response)
+    messages.info(request, "This browser no longer remembers your organisation.")
+    return response
