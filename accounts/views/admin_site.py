@@ -19,8 +19,10 @@ from accounts.sessions.stepup import admin_gate
 
 
 class SSOAdminSite(AdminSite):
-    site_header = "Site administration"
-    site_title = "Site admin"
+    # The product's name (templates/base.html names it too).
+    site_header = "Acme Portal administration"
+    site_title = "Acme Portal admin"
+    index_title = "Administration"
 
     def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Any:
         """Every admin page but login/logout: staff with a recent enough authentication."""

@@ -157,7 +157,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             sessions.store_tokens(
                 request, user=user, claims=claims, tokens=tokens, provider=provider
             )
-        _audit_sign_in(request, user, claims, stepped_up=Requirement.from_state(entry) is not None)
+        _audit_sign_in(request, user, claims, step_up=_step_up(entry, previous))
         messages.success(request, f"Signed in as {user.get_username()}.")
         response = HttpResponseRedirect(
             entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL)
@@ -227,16 +227,30 @@ def _check_response_issuer(request: HttpRequest, provider: Provider) -> None:
         )
 
 
-def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool) -> None:
-    """The sign-in's row; an admin step-up answered in full gets its own row too."""
+def _step_up(entry: dict, previous: object) -> str:
+    """Whether this sign-in was an admin step-up: ``""`` (not for the admin), ``not_required``
+    (the admin's limits asked nothing a fresh sign-in does not give) or ``stepped_up``.
+
+    A step-up happened when the admin asked for a stronger authentication (``acr_values``)
+    or sent a session it already had back to the provider (too old, too weak).
+    """
+    requirement = Requirement.from_state(entry)
+    if requirement is None:
+        return ""
+    return "stepped_up" if requirement.acr_values or previous is not None else "not_required"
+
+
+def _audit_sign_in(request: HttpRequest, user, claims: dict, *, step_up: str) -> None:
+    """The sign-in's row; an admin step-up that happened gets its own row too."""
     identity = {
         "issuer": claims["iss"],
         "subject": claims["sub"],
         "user": user,
         "provider": _slug(request),
     }
-    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, **identity)
-    if stepped_up:
+    detail = {"admin_step_up": "not_required"} if step_up == "not_required" else None
+    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, detail=detail, **identity)
+    if step_up == "stepped_up":
         detail = {"acr": str(claims.get("acr") or "")[:64], "auth_time": claims.get("auth_time")}
         audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
 
