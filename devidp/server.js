@@ -517,6 +517,8 @@ function buildConfiguration(keys) {
       policy: interactionPolicyWithAcrStepUp(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
+    // Where people manage their account here (not a standard name: the site shows the link).
+    discovery: { account_management_uri: `${CONFIG.issuer}/account` },
     // Same-origin browser flow only; no CORS needed.
     clientBasedCORS: () => false,
     renderError,
@@ -556,6 +558,17 @@ function installProvider(keys) {
 // ---------------------------------------------------------------------------
 // Interaction pages (login form; consent is granted automatically)
 // ---------------------------------------------------------------------------
+
+// The account page the discovery document advertises: where a person ends their session
+// at this provider (every browser that shares it would otherwise sign straight back in).
+function accountPage() {
+  return page('Your account', `
+<h1>Your account</h1>
+${CONFIG.orgName ? `<p class="org" id="org-name">${escapeHtml(CONFIG.orgName)}</p>` : ''}
+<p>Signing out of an application does not always end your session here. To end it in this
+browser, sign out of the identity provider.</p>
+<p><a href="/session/end" id="provider-sign-out">Sign out of the identity provider</a></p>`);
+}
 
 function cancelForm(uid) {
   // A way back to the site from the wrong organisation: the site gets access_denied.
@@ -765,6 +778,11 @@ async function route(req, res) {
 
   if (pathname.startsWith('/__dev/')) {
     handleDev(req, res, pathname);
+    return;
+  }
+
+  if (pathname === '/account' && req.method === 'GET') {
+    sendHtml(res, 200, accountPage());
     return;
   }
 

@@ -28,6 +28,7 @@ from accounts.responses import error_response
 from accounts.sessions import lifecycle as sessions
 from accounts.sessions import token_store
 from accounts.sessions.logout import accept_logout_token
+from accounts.sessions.revoke import revoke_session_tokens
 
 logger = logging.getLogger("accounts.logout")
 
@@ -70,6 +71,8 @@ class LogoutView(View):
                 subject=row.subject if row else "",
                 user=request.user,
             )
+        if row is not None:
+            revoke_session_tokens([row])  # in the background: never holds up the sign-out
         sessions.end_current(request)
         if not (end_session and id_token):
             messages.info(

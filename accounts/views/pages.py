@@ -71,11 +71,58 @@ def _signed_in_sessions(request: HttpRequest) -> list[dict]:
 @require_POST
 @login_required
 def end_other_sessions(request: HttpRequest) -> HttpResponse:
-    """ "Sign out everywhere else": end the user's other sessions (POST, CSRF-protected)."""
+    """ "Sign out everywhere else": end the user's other sessions (POST, CSRF-protected).
+
+    Their refresh tokens are revoked at the provider; a provider session the other browser
+    may still have is the provider's: the message says so, and links to its account page.
+    """
+    providers = {row.provider for row in sessions.user_sessions(request.user)}
     ended = sessions.end_other_sessions(request)
     noun = "session" if ended == 1 else "sessions"
-    messages.success(request, f"Signed out {ended} other {noun}.")
+    messages.success(
+        request,
+        f"Signed out {ended} other {noun} here, and asked your identity provider to revoke "
+        f"{'its' if ended == 1 else 'their'} access.",
+    )
+    if ended:
+        for slug in sorted(providers):
+            messages.warning(request, _provider_session_note(slug))
     return HttpResponseRedirect(reverse("profile"))
+
+
+def _provider_session_note(slug: str) -> str:
+    """Words (and a link, where the provider advertises an account page) about its session."""
+    from django.utils.html import format_html
+
+    from accounts.providers.registry import all_providers
+
+    name = _provider_name(slug)
+    text = (
+        "The other browser may still be signed in at {name} itself, and could then sign in "
+        "here again without a password."
+    )
+    provider = next((p for p in all_providers() if p.slug == slug), None)
+    account = provider_account_url(provider) if provider else ""
+    if not account:
+        return format_html(text + " To end that too, sign out of {name} there.", name=name)
+    return format_html(
+        text + " To end that too, sign out of {name} there, or visit "
+        '<a href="{url}" class="provider-account">your account at {name}</a>.',
+        name=name,
+        url=account,
+    )
+
+
+def provider_account_url(provider: Any) -> str:
+    """The provider's account page from its metadata (``account_management_uri``), if any."""
+    from accounts.errors import OIDCError
+    from accounts.oidc.discovery import get_metadata
+
+    try:
+        url = str(get_metadata(provider).get("account_management_uri") or "")
+    except OIDCError:
+        return ""
+    return url if url.startswith(("https://", "http://")) else ""
 
 
 def _provider_name(slug: str) -> str:

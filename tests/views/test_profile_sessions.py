@@ -44,7 +44,7 @@ def test_sign_out_everywhere_else_ends_the_other_sessions_and_keeps_this_one():
     response = mine.post("/accounts/sessions/end-others/", follow=True)
 
     assert response.status_code == 200
-    assert "Signed out 2 other sessions." in response.content.decode()
+    assert "Signed out 2 other sessions here" in response.content.decode()
     assert is_signed_in(mine) and is_signed_in(bob)
     assert other.get("/api/me/").status_code == 401
     assert third.get("/api/me/").status_code == 401
