@@ -256,8 +256,8 @@ def _audit_sign_in(request: HttpRequest, user, claims: dict, *, step_up: str) ->
 
 
 def _slug(request: HttpRequest) -> str:
-    """The provider whose redirect URI this callback came to (audit rows name it)."""
-    return getattr(request, "oidc_provider_slug", DEFAULT_SLUG)
+    """The attempt's provider, once known (a valid state names it); else none (``""``)."""
+    return getattr(request, "oidc_provider_slug", audit.NO_PROVIDER)
 
 
 def _record_refusal(event: str, request: HttpRequest, exc: OIDCError, iss: str, sub: str) -> None:

@@ -295,6 +295,28 @@ def test_an_admin_step_up_answered_in_full_writes_one_row(client, op):
     assert only_row(event=audit.SIGN_IN).outcome == "success"
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/oidc/callback/", {"state": "forged", "code": "x"}),  # a garbage callback
+        ("/oidc/callback/nope/", {"state": "forged", "code": "x"}),  # an unknown provider
+        ("/oidc/authenticate/", {"provider": "nope"}),
+        ("/oidc/authenticate/", {"email": "x@unknown.example"}),  # no provider for the domain
+    ],
+)
+def test_a_refusal_that_concerns_no_known_provider_names_none(client, op, path, params):
+    response = client.get(path, params)
+    assert response.status_code in (400, 404)
+    row = only_row(event=audit.SIGN_IN)
+    assert (row.outcome, row.provider) == ("failure", "")
+
+
+def test_a_refusal_after_a_valid_state_names_that_provider(client, op):
+    state, _nonce, _ = start(client)
+    client.get("/oidc/callback/", {"state": state, "error": "access_denied"})
+    assert only_row(event=audit.SIGN_IN).provider == "default"
+
+
 def test_a_first_sign_in_to_the_admin_that_needs_no_step_up_writes_no_step_up_row(
     client, op, settings
 ):
