@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/drf/me/", drf_api.Me.as_view(), name="api_drf_me"),
     path("api/drf/whoami/", drf_api.WhoAmI.as_view(), name="api_drf_whoami"),
     path("healthz", pages.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page says: no 404 on every visit.
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("oidc/jwks.json", oidc.site_jwks, name="oidc_site_jwks"),

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.admin.providers import truncated
 from accounts.admin.readonly import ReadOnlyAdminMixin
 from accounts.audit.chart import NONE_LABEL, summary_charts
 from accounts.models import AuditEvent
@@ -46,10 +47,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "event",
         "outcome",
-        "reason",
+        "reason_cut",
         "provider_label",
-        "username",
-        "subject",
+        "username_cut",
+        "subject_cut",
         "ip_address",
         "count",
     )
@@ -82,6 +83,18 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="provider", ordering="provider")
     def provider_label(self, event: AuditEvent) -> str:
         return event.provider or NONE_LABEL
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_cut(self, event: AuditEvent) -> str:
+        return truncated(event.reason)
+
+    @admin.display(description="username", ordering="username")
+    def username_cut(self, event: AuditEvent) -> str:
+        return truncated(event.username, short=True)
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_cut(self, event: AuditEvent) -> str:
+        return truncated(event.subject, short=True)
 
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)

@@ -13,6 +13,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin.providers import truncated
 from accounts.admin.readonly import ReadOnlyAdminMixin
 from accounts.models import OIDCIdentity, OIDCSession
 from accounts.sessions import lifecycle as sessions
@@ -116,8 +117,8 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "user",
         "provider",
-        "issuer",
-        "sid",
+        "issuer_cut",
+        "sid_cut",
         "created_at",
         "access_expires_at",
         "refreshed_at",
@@ -140,3 +141,11 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "ip_address",
         "user_agent",
     )
+
+    @admin.display(description="issuer", ordering="issuer")
+    def issuer_cut(self, row: OIDCSession) -> str:
+        return truncated(row.issuer)
+
+    @admin.display(description="sid", ordering="sid")
+    def sid_cut(self, row: OIDCSession) -> str:
+        return truncated(row.sid, short=True)

@@ -9,7 +9,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -30,8 +36,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
     row = sessions.current(request)
-    expiry = request.session.get_expiry_date()
     started = request.session.get(sessions.SESSION_STARTED_AT)
+    expiry = session_end(request, started)
     auth_time = request.session.get(sessions.SESSION_AUTH_TIME)
     return render(
         request,
@@ -50,6 +56,30 @@ def profile(request: HttpRequest) -> HttpResponse:
             "provider_name": _provider_name(row.provider) if row else None,
         },
     )
+
+
+def session_end(request: HttpRequest, started: float | None) -> datetime:
+    """When this session really ends: sign-in + ``OIDC_SESSION_MAX_AGE``, or Django's expiry.
+
+    Whichever comes first. Django's expiry is the one stored with the session (database
+    engines), not "now + SESSION_COOKIE_AGE", which would move on every page load.
+    """
+    from accounts.conf import oidc_settings
+
+    stored = None
+    model = getattr(request.session, "model", None)  # the database engines
+    if request.session.session_key and model is not None:
+        stored = (
+            model.objects.filter(session_key=request.session.session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+    ends = [stored or request.session.get_expiry_date()]
+    if started:
+        ends.append(
+            datetime.fromtimestamp(float(started) + oidc_settings.OIDC_SESSION_MAX_AGE, tz=UTC)
+        )
+    return min(ends)
 
 
 def _signed_in_sessions(request: HttpRequest) -> list[dict]:
@@ -134,6 +164,13 @@ def _provider_name(slug: str) -> str:
 @login_required
 def members(request: HttpRequest) -> HttpResponse:
     return render(request, "members.html")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for ``/favicon.ico`` whatever a page names: the static icon, no 404."""
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @never_cache
