@@ -187,3 +187,18 @@ def start_at_with_next(client, slug: str, next_url: str):
     response = client.get("/oidc/authenticate/", {"provider": slug, "next": next_url})
     query = parse_qs(urlsplit(response["Location"]).query)
     return query["state"][0], query["nonce"][0], query
+
+
+def test_the_admin_sign_in_page_goes_straight_to_a_remembered_organisation(client, op, op_b):
+    client.cookies["oidc_remember_provider"] = "b"
+    response = client.get("/admin/login/", {"next": "/admin/"})
+    assert response["Location"] == "/oidc/authenticate/?provider=b&next=%2Fadmin%2F"
+    response = client.get(response["Location"])
+    assert response["Location"].startswith(f"{op_b.issuer}/auth?")
+    assert "acr_values" not in response["Location"] and "max_age=3600" in response["Location"]
+
+
+def test_the_favicon_is_served_and_named_by_every_page(client, op):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in client.get("/").content.decode()
