@@ -6,7 +6,7 @@
 - ``authorization``: the authorization request and its state; ``requirement``: ``max_age`` and
   ``acr`` asked for and checked;
 - ``jwks``: the provider's keys; ``tokens``: ID, logout and signed userinfo token validation;
-  ``userinfo``: the userinfo request.
+  ``userinfo``: the userinfo request; ``revocation``: RFC 7009 token revocation.
 
 May import providers, audit, models, security, conf and errors; never users, sessions,
 api, views or admin: no request-level policy lives here.
