@@ -85,15 +85,15 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return event.provider or NONE_LABEL
 
     @admin.display(description="reason", ordering="reason")
-    def reason_cut(self, event: AuditEvent) -> str:
+    def reason_cut(self, event: AuditEvent) -> str | None:
         return truncated(event.reason)
 
     @admin.display(description="username", ordering="username")
-    def username_cut(self, event: AuditEvent) -> str:
+    def username_cut(self, event: AuditEvent) -> str | None:
         return truncated(event.username, short=True)
 
     @admin.display(description="subject", ordering="subject")
-    def subject_cut(self, event: AuditEvent) -> str:
+    def subject_cut(self, event: AuditEvent) -> str | None:
         return truncated(event.subject, short=True)
 
     def get_urls(self):

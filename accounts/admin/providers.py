@@ -33,9 +33,14 @@ from accounts.providers.registry import declared_providers, settings_provider
 _site_root: ContextVar[str] = ContextVar("site_root", default="")
 
 
-def truncated(value: object, *, short: bool = False) -> str:
-    """A long value on one line, cut by CSS, the whole of it in the tooltip."""
+def truncated(value: object, *, short: bool = False) -> str | None:
+    """A long value on one line, cut by CSS, the whole of it in the tooltip.
+
+    Empty: None, which the admin shows as its empty value ("-"), as for a plain field.
+    """
     text = "" if value is None else str(value)
+    if not text:
+        return None
     css = "truncate truncate-short" if short else "truncate"
     return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
@@ -225,11 +230,11 @@ class OIDCProviderAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="issuer", ordering="issuer")
-    def issuer_cut(self, obj: OIDCProvider) -> str:
+    def issuer_cut(self, obj: OIDCProvider) -> str | None:
         return truncated(obj.issuer)
 
     @admin.display(description="client id", ordering="client_id")
-    def client_id_cut(self, obj: OIDCProvider) -> str:
+    def client_id_cut(self, obj: OIDCProvider) -> str | None:
         return truncated(obj.client_id, short=True)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):

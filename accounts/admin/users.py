@@ -143,9 +143,9 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
 
     @admin.display(description="issuer", ordering="issuer")
-    def issuer_cut(self, row: OIDCSession) -> str:
+    def issuer_cut(self, row: OIDCSession) -> str | None:
         return truncated(row.issuer)
 
     @admin.display(description="sid", ordering="sid")
-    def sid_cut(self, row: OIDCSession) -> str:
+    def sid_cut(self, row: OIDCSession) -> str | None:
         return truncated(row.sid, short=True)
