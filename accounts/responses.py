@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -43,6 +44,38 @@ def wants_json(request: HttpRequest) -> bool:
     )
 
 
+def retry_urls(request: HttpRequest) -> tuple[str, str]:
+    """ "Sign in again" at the failed attempt's provider, and the chooser; ``next`` kept.
+
+    The views set ``request.oidc_retry_slug`` once an attempt's provider is known (its
+    state was valid) and there are several, and ``request.oidc_next_url`` (already checked:
+    same site only). Without a provider, "Sign in again" lets the site decide.
+    """
+    slug = getattr(request, "oidc_retry_slug", "") or ""
+    next_url = getattr(request, "oidc_next_url", None)
+    params = {"provider": slug} if slug else {}
+    if next_url:
+        params["next"] = next_url
+    sign_in = reverse("oidc_authentication_init")
+    choose = reverse("signin")
+    return (
+        f"{sign_in}?{urlencode(params)}" if params else sign_in,
+        f"{choose}?{urlencode({'next': next_url})}" if next_url else choose,
+    )
+
+
+def log_refusal(error: OIDCError, *, event: str, iss: str = "-", sub: str = "-") -> None:
+    """The one log line of a refusal: its reason, iss and sub (never a token or code)."""
+    logger.warning(
+        "%s: reason=%s iss=%s sub=%s%s",
+        event,
+        loggable(error.code),
+        loggable(iss),
+        loggable(sub),
+        f" ({error.detail})" if error.detail else "",
+    )
+
+
 def error_response(
     request: HttpRequest,
     error: OIDCError,
@@ -52,15 +85,8 @@ def error_response(
     sub: str = "-",
 ) -> HttpResponse:
     """Log the reason with iss and sub (never a token or code) and answer in words."""
-    logger.warning(
-        "%s: reason=%s iss=%s sub=%s%s",
-        event,
-        loggable(error.code),
-        loggable(iss),
-        loggable(sub),
-        f" ({error.detail})" if error.detail else "",
-    )
-    sign_in = reverse("oidc_authentication_init")
+    log_refusal(error, event=event, iss=iss, sub=sub)
+    sign_in, choose = retry_urls(request)
     if wants_json(request):
         response = JsonResponse(
             {"error": error.code, "message": error.message, "sign_in_url": sign_in},
@@ -71,7 +97,13 @@ def error_response(
         response = render(
             request,
             "accounts/error.html",
-            {"title": title, "message": error.message, "code": error.code, "sign_in_url": sign_in},
+            {
+                "title": title,
+                "message": error.message,
+                "code": error.code,
+                "sign_in_url": sign_in,
+                "choose_url": choose,
+            },
             status=error.status,
         )
     # Logged above, once: Django's request logger would add a second line for a 5xx page.

@@ -171,6 +171,7 @@ function page(title, body, extraHead = '') {
   button { margin-top: 1.2rem; padding: .5rem 1.2rem; font-size: 1rem; }
   .error { color: #b00020; font-weight: bold; }
   .note { color: #555; font-size: .85rem; margin-top: 2rem; }
+  .cancel button { background: none; border: 0; padding: 0; color: #0b4fa8; text-decoration: underline; cursor: pointer; }
 </style>
 ${extraHead}
 </head>
@@ -546,6 +547,8 @@ function buildConfiguration(keys) {
       userinfo: { enabled: true },
       // RFC 7662: the site checks bearer access tokens here (active, issued to it).
       introspection: { enabled: true },
+      // RFC 7009: the site revokes a session's refresh token when it ends that session.
+      revocation: { enabled: true },
       resourceIndicators,
       claimsParameter: { enabled: false },
       ...fapi2Features(),
@@ -555,6 +558,8 @@ function buildConfiguration(keys) {
       policy: interactionPolicyWithAcrStepUp(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
+    // Where people manage their account here (not a standard name: the site shows the link).
+    discovery: { account_management_uri: `${CONFIG.issuer}/account` },
     // Same-origin browser flow only; no CORS needed.
     clientBasedCORS: () => false,
     renderError,
@@ -597,11 +602,33 @@ function installProvider(keys) {
 // Interaction pages (login form; consent is granted automatically)
 // ---------------------------------------------------------------------------
 
+// The account page the discovery document advertises: where a person ends their session
+// at this provider (every browser that shares it would otherwise sign straight back in).
+function accountPage() {
+  return page('Your account', `
+<h1>Your account</h1>
+${CONFIG.orgName ? `<p class="org" id="org-name">${escapeHtml(CONFIG.orgName)}</p>` : ''}
+<p>Signing out of an application does not always end your session here. To end it in this
+browser, sign out of the identity provider.</p>
+<p><a href="/session/end" id="provider-sign-out">Sign out of the identity provider</a></p>`);
+}
+
+function cancelForm(uid) {
+  // A way back to the site from the wrong organisation: the site gets access_denied.
+  return `
+<form method="post" action="/interaction/${escapeHtml(uid)}/abort" class="cancel">
+  <button type="submit" id="cancel">Cancel and go back to the application</button>
+</form>`;
+}
+
 function loginPage(uid, { username = '', error = '', wantsMfa = false } = {}) {
   const errorHtml = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
   const mfaNote = wantsMfa
     ? '<p id="mfa-requested">The application asks for a second factor: enter your one-time code.</p>'
     : '';
+  const otpLabel = wantsMfa
+    ? 'One-time code (second factor, asked for by the application)'
+    : 'One-time code (second factor, optional)';
   return page('Sign in', `
 <h1>Sign in</h1>
 ${CONFIG.orgName ? `<p class="org" id="org-name">${escapeHtml(CONFIG.orgName)}</p>` : ''}
@@ -612,10 +639,67 @@ ${mfaNote}
   <input id="username" name="username" type="text" value="${escapeHtml(username)}" required autofocus>
   <label for="password">Password</label>
   <input id="password" name="password" type="password" required>
-  <label for="otp">One-time code (second factor, optional)</label>
+  <label for="otp">${otpLabel}</label>
   <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code">
   <button type="submit">Sign in</button>
-</form>`);
+</form>
+${cancelForm(uid)}`);
+}
+
+// Step-up (as Keycloak's step-up flows do): the user already has a password session here
+// and the application asks for acr "mfa": only the second factor is asked for.
+function codePage(uid, user, { error = '' } = {}) {
+  const errorHtml = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
+  return page('Second factor', `
+<h1>Confirm it is you</h1>
+${CONFIG.orgName ? `<p class="org" id="org-name">${escapeHtml(CONFIG.orgName)}</p>` : ''}
+${errorHtml}
+<p id="mfa-requested">The application asks for a second factor. You are signed in as
+<strong id="code-user">${escapeHtml(user.username)}</strong>: enter your one-time code.</p>
+<form method="post" action="/interaction/${escapeHtml(uid)}" autocomplete="off" id="code-form">
+  <input type="hidden" name="step" value="code">
+  <label for="otp">One-time code (second factor, required)</label>
+  <input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+  <button type="submit">Confirm</button>
+</form>
+${cancelForm(uid)}`);
+}
+
+// Only the second factor is missing: a password session exists and acr_values is all
+// that asked for a new login (not max_age, not prompt=login, not another user).
+function stepUpUser(details) {
+  const wantsMfa = (details.params.acr_values || '').split(' ').includes('mfa');
+  const reasons = details.prompt.reasons || [];
+  const accountId = details.session?.accountId;
+  if (!wantsMfa || !accountId || !reasons.length) return undefined;
+  if (!reasons.every((reason) => reason === 'acr_values_unmet')) return undefined;
+  const user = findUserBySub(accountId);
+  return user && typeof user.otp === 'string' && user.otp ? user : undefined;
+}
+
+async function finishStepUp(req, res, uid, user) {
+  const form = await readForm(req);
+  if (!checkOneTimeCode(user, form.get('otp') || '')) {
+    sendHtml(res, 200, codePage(uid, user, { error: 'Invalid one-time code' }));
+    return;
+  }
+  log(`step-up ok: ${user.username} (acr mfa)`);
+  await provider.interactionFinished(req, res, {
+    login: { accountId: user.sub, acr: 'mfa', amr: ['pwd', 'otp'] },
+  }, { mergeWithLastSubmission: false });
+}
+
+async function abortInteraction(req, res, uid) {
+  const details = await provider.interactionDetails(req, res);
+  if (details.uid !== uid) {
+    sendHtml(res, 400, page('Error', '<h1>Interaction mismatch</h1><p>Start the sign-in again.</p>'));
+    return;
+  }
+  log('sign-in cancelled by the user');
+  await provider.interactionFinished(req, res, {
+    error: 'access_denied',
+    error_description: 'The user cancelled the sign-in.',
+  }, { mergeWithLastSubmission: false });
 }
 
 // Give the client everything it asked for (dev IdP: no consent screen).
@@ -654,6 +738,12 @@ async function handleInteraction(req, res, uid) {
   }
 
   const wantsMfa = (details.params.acr_values || '').split(' ').includes('mfa');
+  const stepUp = stepUpUser(details);
+  if (stepUp) {
+    if (req.method === 'GET') sendHtml(res, 200, codePage(uid, stepUp));
+    else await finishStepUp(req, res, uid, stepUp);
+    return;
+  }
   if (req.method === 'GET') {
     sendHtml(res, 200, loginPage(uid, { wantsMfa }));
     return;
@@ -1090,6 +1180,7 @@ function devPage() {
 // ---------------------------------------------------------------------------
 
 const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)\/?$/;
+const ABORT_PATH = /^\/interaction\/([A-Za-z0-9_-]+)\/abort\/?$/;
 
 async function route(req, res) {
   const { pathname } = new URL(req.url, 'http://devidp.invalid');
@@ -1113,10 +1204,17 @@ async function route(req, res) {
     return;
   }
 
+  if (pathname === '/account' && req.method === 'GET') {
+    sendHtml(res, 200, accountPage());
+    return;
+  }
+
   const interaction = INTERACTION_PATH.exec(pathname);
-  if (interaction && (req.method === 'GET' || req.method === 'POST')) {
+  const abort = req.method === 'POST' ? ABORT_PATH.exec(pathname) : null;
+  if (abort || (interaction && (req.method === 'GET' || req.method === 'POST'))) {
     try {
-      await handleInteraction(req, res, interaction[1]);
+      if (abort) await abortInteraction(req, res, abort[1]);
+      else await handleInteraction(req, res, interaction[1]);
     } catch (err) {
       // Typically SessionNotFound: cookie expired or the flow was restarted.
       log(`interaction error: ${err?.message || err}${err?.error_description ? ` (${err.error_description})` : ''}`);

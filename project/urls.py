@@ -10,6 +10,7 @@ urlpatterns = [
     path("members/", pages.members, name="members"),
     path("accounts/profile/", pages.profile, name="profile"),
     path("accounts/signin/", pages.signin, name="signin"),
+    path("accounts/signin/forget/", pages.forget_organisation, name="signin_forget"),
     path("accounts/sessions/end-others/", pages.end_other_sessions, name="end_other_sessions"),
     path("api/me/", api.me, name="api_me"),
     path("api/whoami/", api.whoami, name="api_whoami"),
@@ -19,6 +20,8 @@ urlpatterns = [
     path("readyz", availability.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("csp-report/", csp.csp_report, name="csp_report"),
+    # Browsers ask for /favicon.ico whatever the page says: no 404 on every visit.
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("oidc/jwks.json", oidc.site_jwks, name="oidc_site_jwks"),

@@ -66,6 +66,9 @@ SITE_ENV = {
     "OIDC_GROUPS_ALLOWLIST": "editors,members,sso-staff,sso-superusers",
     "OIDC_STAFF_GROUPS": "sso-staff",
     "OIDC_SUPERUSER_GROUPS": "sso-superusers",
+    # Acme's staff meet the admin step-up: the admin wants acr "mfa" (the one-time code of
+    # devidp/users.json); with a password session the dev IdP asks for the code only.
+    "OIDC_ADMIN_ACR_VALUES": "mfa",
 }
 
 
@@ -151,7 +154,9 @@ def print_logins(title: str, issuer: str, users_file: str) -> None:
     users = json.loads((ROOT / "devidp" / users_file).read_text())
     print(f"\n  {title}: dev IdP {issuer}/  (username / password, groups)")
     for user in users:
-        print(f"    {user['username']:<8} / {user['password']:<8} {', '.join(user['groups'])}")
+        code = f"  one-time code {user['otp']}" if user.get("otp") else ""
+        groups = ", ".join(user["groups"])
+        print(f"    {user['username']:<8} / {user['password']:<8} {groups}{code}")
 
 
 def main() -> None:

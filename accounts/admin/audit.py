@@ -8,15 +8,37 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.admin.providers import truncated
 from accounts.admin.readonly import ReadOnlyAdminMixin
-from accounts.audit.chart import summary_charts
+from accounts.audit.chart import NONE_LABEL, summary_charts
 from accounts.models import AuditEvent
 
 SUMMARY_DAYS = 30
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """By provider slug; events that concern no known provider are "(none)"."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        slugs = AuditEvent.objects.order_by().values_list("provider", flat=True).distinct()
+        return [(slug or NO_PROVIDER_PARAM, slug or NONE_LABEL) for slug in sorted(set(slugs))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(provider="" if value == NO_PROVIDER_PARAM else value)
+
+
+NO_PROVIDER_PARAM = "-"  # never a slug (SLUG_PATTERN: starts and ends with a letter or digit)
 
 
 @admin.register(AuditEvent)
@@ -25,17 +47,17 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "event",
         "outcome",
-        "reason",
-        "provider",
-        "username",
-        "subject",
+        "reason_cut",
+        "provider_label",
+        "username_cut",
+        "subject_cut",
         "ip_address",
         "count",
     )
     list_filter = (
         "event",
         "outcome",
-        "provider",
+        ProviderFilter,
         ("user", admin.RelatedOnlyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
     )
@@ -57,6 +79,22 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "count",
         "detail",
     )
+
+    @admin.display(description="provider", ordering="provider")
+    def provider_label(self, event: AuditEvent) -> str:
+        return event.provider or NONE_LABEL
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_cut(self, event: AuditEvent) -> str | None:
+        return truncated(event.reason)
+
+    @admin.display(description="username", ordering="username")
+    def username_cut(self, event: AuditEvent) -> str | None:
+        return truncated(event.username, short=True)
+
+    @admin.display(description="subject", ordering="subject")
+    def subject_cut(self, event: AuditEvent) -> str | None:
+        return truncated(event.subject, short=True)
 
     def get_urls(self):
         summary = self.admin_site.admin_view(self.summary_view)

@@ -13,12 +13,15 @@ the audited "endpoints on another host" box is ticked.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from accounts.audit import log as audit
 from accounts.conf import SUPPORTED_ALGORITHMS, as_list
@@ -33,6 +36,22 @@ from accounts.providers.provider import (
     provider_build,
 )
 from accounts.providers.registry import declared_providers, issuer_owner, settings_provider
+
+# The scheme and host of the request being served (the redirect URI is shown in full, for
+# the operator to copy into the provider's console). Per request: admin instances are shared.
+_site_root: ContextVar[str] = ContextVar("site_root", default="")
+
+
+def truncated(value: object, *, short: bool = False) -> str | None:
+    """A long value on one line, cut by CSS, the whole of it in the tooltip.
+
+    Empty: None, which the admin shows as its empty value ("-"), as for a plain field.
+    """
+    text = "" if value is None else str(value)
+    if not text:
+        return None
+    css = "truncate truncate-short" if short else "truncate"
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
 
 def _https_urls(db_field: models.Field, **kwargs):
@@ -49,8 +68,21 @@ class OIDCProviderForm(forms.ModelForm):
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted. Leave empty to keep the current secret.",
+        help_text="Write-only, stored encrypted. Leave empty to keep the current secret.",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["client_secret"]
+        if self.instance.pk and self.instance.client_secret_encrypted:
+            field.help_text = (
+                "A secret is set (write-only, stored encrypted, never shown). Leave empty to "
+                "keep it; type a new one to replace it."
+            )
+        else:
+            field.help_text = (
+                "Write-only, stored encrypted, never shown again. Not needed with private_key_jwt."
+            )
 
     class Meta:
         model = OIDCProvider
@@ -67,6 +99,10 @@ class OIDCProviderForm(forms.ModelForm):
             "admin_acr_values", "profile", "use_par", "dpop",
             "pushed_authorization_request_endpoint",
         )  # fmt: skip
+        help_texts = {
+            "slug": "Short name in URLs: lower-case letters, digits and hyphens. The redirect "
+            "URI ends in /oidc/callback/&lt;slug&gt;/ (shown in full below once saved).",
+        }
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -163,10 +199,10 @@ class OIDCProviderForm(forms.ModelForm):
 class OIDCProviderAdmin(admin.ModelAdmin):
     form = OIDCProviderForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ("label", "slug", "enabled", "issuer", "client_id", "email_domains")
+    list_display = ("label", "slug", "enabled", "issuer_cut", "client_id_cut", "email_domains")
     list_filter = ("enabled",)
     search_fields = ("slug", "label", "issuer", "client_id", "email_domains")
-    readonly_fields = ("redirect_uri", "secret_status", "created_at", "updated_at")
+    readonly_fields = ("redirect_uri", "created_at", "updated_at")
     actions = ["test_providers", "disable_providers"]
     change_list_template = "admin/accounts/oidcprovider/change_list.html"
     fieldsets = (
@@ -178,7 +214,6 @@ class OIDCProviderAdmin(admin.ModelAdmin):
                     "issuer",
                     "client_id",
                     "client_secret",
-                    "secret_status",
                     "token_auth_method",
                     "scopes",
                     "sign_algo",
@@ -259,13 +294,34 @@ class OIDCProviderAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         _audit(request, obj, audit.PROVIDER_DISABLED, reason="deleted")
 
+    class Media:
+        js = ("sso-admin-copy.js",)  # the copy button; a static file, never inline
+
+    def get_form(self, request: HttpRequest, obj: OIDCProvider | None = None, **kwargs):
+        _site_root.set(request.build_absolute_uri("/").rstrip("/"))
+        return super().get_form(request, obj, **kwargs)
+
     @admin.display(description="redirect URI to register at the provider")
     def redirect_uri(self, obj: OIDCProvider) -> str:
-        return f"/oidc/callback/{obj.slug}/" if obj.slug else "/oidc/callback/<slug>/"
+        if not obj.slug:
+            return "Shown once the provider is saved: /oidc/callback/<slug>/ on this site."
+        uri = f"{_site_root.get()}/oidc/callback/{obj.slug}/"
+        return format_html(
+            '<span class="redirect-uri"><code id="redirect-uri">{}</code>'
+            '<button type="button" class="button" data-copy="{}" '
+            'aria-describedby="copy-status">Copy</button>'
+            '<span id="copy-status" class="copy-status" role="status"></span></span>',
+            uri,
+            uri,
+        )
 
-    @admin.display(description="client secret")
-    def secret_status(self, obj: OIDCProvider) -> str:
-        return "set (stored encrypted)" if obj.client_secret_encrypted else "not set"
+    @admin.display(description="issuer", ordering="issuer")
+    def issuer_cut(self, obj: OIDCProvider) -> str | None:
+        return truncated(obj.issuer)
+
+    @admin.display(description="client id", ordering="client_id")
+    def client_id_cut(self, obj: OIDCProvider) -> str | None:
+        return truncated(obj.client_id, short=True)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         default = settings_provider()

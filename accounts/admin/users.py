@@ -13,6 +13,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.admin.providers import truncated
 from accounts.admin.readonly import ReadOnlyAdminMixin
 from accounts.models import OIDCIdentity, OIDCSession
 from accounts.sessions import lifecycle as sessions
@@ -116,8 +117,8 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "user",
         "provider",
-        "issuer",
-        "sid",
+        "issuer_cut",
+        "sid_cut",
         "created_at",
         "access_expires_at",
         "refreshed_at",
@@ -141,6 +142,14 @@ class OIDCSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "user_agent",
     )
 
+    @admin.display(description="issuer", ordering="issuer")
+    def issuer_cut(self, row: OIDCSession) -> str | None:
+        return truncated(row.issuer)
+
+    @admin.display(description="sid", ordering="sid")
+    def sid_cut(self, row: OIDCSession) -> str | None:
+        return truncated(row.sid, short=True)
+
     # The provider's sid ends a session by front-channel logout: superusers only see it.
     def get_list_display(self, request: HttpRequest):
         return _without_sid(super().get_list_display(request), request)
@@ -159,4 +168,4 @@ def _without_sid(names, request: HttpRequest):
     """The field names, without ``sid`` unless the user is a superuser."""
     if request.user.is_superuser:
         return names
-    return tuple(name for name in names if name != "sid")
+    return tuple(name for name in names if name not in ("sid", "sid_cut"))

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.audit.log import FAILURE, SIGN_IN, SUCCESS
 from accounts.models import AuditEvent
 
+NONE_LABEL = "(none)"  # the provider of events that concern no known provider
 SLOT = 24  # px per day
 BAR = 10
 LEFT, TOP, PLOT_HEIGHT, BOTTOM = 44, 12, 160, 30
@@ -41,6 +42,11 @@ class Chart:
     successes: int = 0
     failures: int = 0
     rows: list[tuple[date, int, int]] = field(default_factory=list)  # the same as a table
+
+    @property
+    def label(self) -> str:
+        """The provider's slug, or "(none)" for events that concern no known provider."""
+        return self.provider or NONE_LABEL
 
 
 def last_days(days: int, today: date | None = None) -> list[date]:

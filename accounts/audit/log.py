@@ -68,6 +68,9 @@ DEACTIVATED = "deactivated"  # sync deactivated the user
 REAUTH_FAILED = "reauth_failed"  # silent re-authentication (prompt=none) refused
 
 DEFAULT_PROVIDER = "default"
+# An event that concerns no known provider (an unknown email domain or provider name, a
+# forged callback, a refused token nobody vouched for): provider empty, "(none)" in the admin.
+NO_PROVIDER = ""
 SAMPLE_WINDOW = 60  # seconds: one row per event, reason and window for sampled events
 
 
@@ -94,7 +97,7 @@ def _fields(
         "event": event[:40],
         "outcome": outcome[:16],
         "reason": str(reason or "")[:64],
-        "provider": str(provider or DEFAULT_PROVIDER)[:64],
+        "provider": str(provider or NO_PROVIDER)[:64],
         "issuer": str(issuer or "")[:255],
         "subject": str(subject or "")[:255],
         "ip_address": client_ip(request),
@@ -109,7 +112,8 @@ def record(event: str, outcome: str, **kwargs: Any) -> AuditEvent | None:
     """Write one audit row and its log line; a failed write is logged, never raised.
 
     Keyword arguments: ``request`` (for the IP address and user agent), ``reason`` (a
-    machine code), ``provider`` (slug, ``default``), ``issuer``, ``subject``, ``user``,
+    machine code), ``provider`` (slug, ``default`` when omitted; ``""`` when the event
+    concerns no known provider), ``issuer``, ``subject``, ``user``,
     ``detail`` (a small JSON object of counts or flags) and ``count``.
     """
     fields = _fields(event, outcome, **kwargs)
@@ -171,7 +175,7 @@ def record_sampled(
     *,
     request: HttpRequest | None = None,
     reason: str = "",
-    provider: str = DEFAULT_PROVIDER,
+    provider: str = NO_PROVIDER,
     now: float | None = None,
 ) -> bool:
     """Count an event an outsider can repeat at will; return whether a row was written.

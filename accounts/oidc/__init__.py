@@ -7,7 +7,7 @@
   ``acr`` asked for and checked;
 - ``jwks``: the provider's keys; ``tokens``: ID, logout and signed userinfo token validation;
   ``jose_safe``: ``read_jws``, the size cap and safe decoding every token parser calls first;
-  ``userinfo``: the userinfo request.
+  ``userinfo``: the userinfo request; ``revocation``: RFC 7009 token revocation.
 
 May import providers, audit, models, security, conf and errors; never users, sessions,
 api, views or admin: no request-level policy lives here.

@@ -85,11 +85,13 @@ def authorization_url(
     requirement: Requirement | None = None,
     provider: Provider | None = None,
     login_hint: str | None = None,
+    remember: bool = False,
 ) -> str:
     """Build the provider's URL for a new sign-in and remember its state in the session.
 
     ``requirement`` (admin step-up) adds ``max_age``/``acr_values``; the state records it so
-    that the callback holds the ID token to exactly what was asked.
+    that the callback holds the ID token to exactly what was asked. ``remember``: the user
+    ticked "remember my organisation"; the callback remembers it once the sign-in succeeds.
     """
     provider = provider or default_provider()
     state = secrets.token_urlsafe(32)
@@ -130,6 +132,7 @@ def authorization_url(
             "next": safe_next_url(request, next_url),
             "created": time.time(),
             "prompt": prompt or "",
+            **({"remember": True} if remember else {}),
             **(requirement.to_state() if requirement is not None else {}),
         },
     )

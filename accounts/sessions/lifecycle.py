@@ -19,6 +19,7 @@ from accounts.models import OIDCSession
 from accounts.providers.provider import DEFAULT_SLUG, Provider
 from accounts.security.client_info import client_ip, user_agent
 from accounts.sessions import token_store
+from accounts.sessions.revoke import revoke_session_tokens
 
 logger = logging.getLogger("accounts.sessions")  # the name operators filter on, kept across moves
 
@@ -178,9 +179,19 @@ def current(request: HttpRequest) -> OIDCSession | None:
     return OIDCSession.objects.filter(session_key=key).first() if key else None
 
 
-def end_sessions(rows: QuerySet[OIDCSession] | Iterable[OIDCSession]) -> int:
-    """Delete the Django sessions behind these rows, whatever the engine, and the rows."""
+def end_sessions(
+    rows: QuerySet[OIDCSession] | Iterable[OIDCSession], *, revoke: bool = False
+) -> int:
+    """Delete the Django sessions behind these rows, whatever the engine, and the rows.
+
+    ``revoke``: the site ends them on its own (a user, an operator), so their refresh
+    tokens are revoked at the providers too, in the background. Not when the provider
+    ended them or refused them already (a logout from the provider, a refused refresh).
+    """
     store_class = _session_store_class()
+    rows = list(rows)
+    if revoke:
+        revoke_session_tokens(rows)
     keys = [row.session_key for row in rows]
     for key in keys:
         store_class(session_key=key).delete()
@@ -210,7 +221,7 @@ def end_user_sessions(
     user_ids = {int(pk) for pk in user_ids}
     if not user_ids:
         return 0
-    ended = end_sessions(OIDCSession.objects.filter(user_id__in=user_ids))
+    ended = end_sessions(OIDCSession.objects.filter(user_id__in=user_ids), revoke=True)
     ended += _end_plain_sessions(user_ids)
     logger.info("ended %d sessions of %d users", ended, len(user_ids))
     audit.record_for_users(
@@ -270,7 +281,7 @@ def prune_orphans() -> int:
 def end_other_sessions(request: HttpRequest) -> int:
     """ "Sign out everywhere else": end the user's sessions except this request's."""
     others = user_sessions(request.user).exclude(session_key=request.session.session_key)
-    ended = end_sessions(list(others))
+    ended = end_sessions(list(others), revoke=True)
     audit.record(
         audit.SIGN_OUT,
         audit.SUCCESS,

@@ -3,7 +3,8 @@
 - ``oidc``: sign-in start and the callback; ``chooser``: the sign-in page and provider choice;
 - ``logout``: RP-initiated, back- and front-channel logout; ``pages``: home, profile, health;
 - ``api``/``drf_api``: ``/api/me/`` and ``/api/whoami/`` (plain and DRF);
-- ``admin_site``: ``SSOAdminSite``, the admin's sign-in through the provider and step-up.
+- ``admin_site``: ``SSOAdminSite``, the admin's sign-in through the provider and step-up;
+- ``context``: the template context processor (several providers, the retry's provider);
 - ``csp``: the Content-Security-Policy middleware (providers in ``form-action``) and
   ``/csp-report/``.
 

@@ -19,8 +19,13 @@ from accounts.sessions.stepup import admin_gate
 
 
 class SSOAdminSite(AdminSite):
-    site_header = "Site administration"
-    site_title = "Site admin"
+    # The product's name (templates/base.html names it too).
+    site_header = "Acme Portal administration"
+    site_title = "Acme Portal admin"
+    index_title = "Administration"
+    # The list pages need the width (audit log, sessions: 1280 px without scrolling); the
+    # breadcrumbs and the index lead everywhere the sidebar did.
+    enable_nav_sidebar = False
 
     def admin_view(self, view: Callable[..., HttpResponse], cacheable: bool = False) -> Any:
         """Every admin page but login/logout: staff with a recent enough authentication."""
@@ -48,8 +53,16 @@ class SSOAdminSite(AdminSite):
             return render(request, "admin/not_staff.html", self.each_context(request), status=403)
         if oidc_settings.OIDC_ADMIN_PASSWORD_LOGIN and request.method == "POST":
             return super().login(request, extra_context)
-        from accounts.views.chooser import chooser_links
+        from accounts.views.chooser import (
+            chooser_links,
+            provider_sign_in_url,
+            remembered_provider,
+            several_providers,
+        )
 
+        remembered = remembered_provider(request) if several_providers() else None
+        if remembered is not None and request.method == "GET":  # "remember my organisation"
+            return HttpResponseRedirect(provider_sign_in_url(remembered.slug, next_url))
         providers = chooser_links(request, next_url, admin=True)
         context = {
             **self.each_context(request),

@@ -20,6 +20,7 @@ from django.views.generic import View
 from accounts.audit import log as audit
 from accounts.errors import OIDCError, ProviderError
 from accounts.models import OIDCSession
+from accounts.oidc.authorization import safe_next_url
 from accounts.oidc.discovery import endpoint
 from accounts.providers.provider import Provider
 from accounts.providers.registry import all_providers, enabled_providers
@@ -27,10 +28,12 @@ from accounts.responses import error_response
 from accounts.sessions import lifecycle as sessions
 from accounts.sessions import token_store
 from accounts.sessions.logout import accept_logout_token
+from accounts.sessions.revoke import revoke_session_tokens
 
 logger = logging.getLogger("accounts.logout")
 
 SESSION_LOGOUT_STATE = "oidc_logout_state"
+SESSION_LOGOUT_NEXT = "oidc_logout_next"  # where to land afterwards ("sign in as someone else")
 
 
 class LogoutView(View):
@@ -44,6 +47,9 @@ class LogoutView(View):
     def post(self, request: HttpRequest) -> HttpResponse:
         """Sign out here, then at the provider this session signed in at (its end_session)."""
         row = sessions.current(request) if request.user.is_authenticated else None
+        landing = safe_next_url(request, request.POST.get("next")) or resolve_url(
+            settings.LOGOUT_REDIRECT_URL
+        )
         id_token = _id_token_hint(row)
         provider = _session_provider(row)
         try:
@@ -65,6 +71,8 @@ class LogoutView(View):
                 subject=row.subject if row else "",
                 user=request.user,
             )
+        if row is not None:
+            revoke_session_tokens([row])  # in the background: never holds up the sign-out
         sessions.end_current(request)
         if not (end_session and id_token):
             messages.info(
@@ -72,9 +80,10 @@ class LogoutView(View):
                 "You are signed out of this site. Your session at the identity provider, if "
                 "any, is still open.",
             )
-            return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+            return HttpResponseRedirect(landing)
         state = secrets.token_urlsafe(24)
         request.session[SESSION_LOGOUT_STATE] = state
+        request.session[SESSION_LOGOUT_NEXT] = landing
         params = {
             "id_token_hint": id_token,
             "post_logout_redirect_uri": request.build_absolute_uri(reverse("oidc_logout_complete")),
@@ -107,6 +116,7 @@ def _session_provider(row: OIDCSession | None) -> Provider | None:
 def logout_complete(request: HttpRequest) -> HttpResponse:
     """The provider sends the browser back here; ``state`` must be the one we sent."""
     expected = request.session.pop(SESSION_LOGOUT_STATE, None)
+    landing = safe_next_url(request, request.session.pop(SESSION_LOGOUT_NEXT, None))
     state = request.GET.get("state", "")
     if expected and state and constant_time_compare(expected, state):
         messages.success(request, "You are signed out here and at your identity provider.")
@@ -117,7 +127,7 @@ def logout_complete(request: HttpRequest) -> HttpResponse:
             "You are signed out of this site, but the identity provider's answer could not be "
             "verified.",
         )
-    return HttpResponseRedirect(resolve_url(settings.LOGOUT_REDIRECT_URL))
+    return HttpResponseRedirect(landing or resolve_url(settings.LOGOUT_REDIRECT_URL))
 
 
 @csrf_exempt

@@ -35,10 +35,17 @@ from accounts.oidc.requirement import Requirement
 from accounts.oidc.tokens import unverified_claims
 from accounts.providers.provider import DEFAULT_SLUG, Provider
 from accounts.providers.registry import UnknownProvider, all_providers, provider_get
-from accounts.responses import error_response
+from accounts.responses import error_response, log_refusal
 from accounts.sessions import lifecycle as sessions
 from accounts.sessions.stepup import admin_requirement, is_admin_url
-from accounts.views.chooser import remember_provider, sign_in_target
+from accounts.views.chooser import (
+    NoProviderForEmail,
+    chooser_url,
+    remember_provider,
+    several_providers,
+    sign_in_target,
+)
+from accounts.views.pages import signin_page
 
 logger = logging.getLogger("accounts.signin")
 
@@ -55,8 +62,10 @@ class AuthenticateView(OIDCAuthenticationRequestView):
     """``GET /oidc/authenticate/?provider=<slug>&next=/path``: redirect to that provider.
 
     ``email=`` (the sign-in page's "work email") picks the provider by its email domains
-    and is passed on as ``login_hint``; without either, the provider ``default``, or the
-    sign-in page when there is none. An unknown or disabled provider: a 404 page in words.
+    and is passed on as ``login_hint``. Naming neither: with one provider, the provider
+    ``default``; with several, the remembered one or the sign-in page (the chooser); ``next``
+    is kept either way. ``remember=1``: remember this provider once the sign-in succeeds.
+    An unknown or disabled provider: a 404 page in words.
     """
 
     def __init__(self, **kwargs) -> None:
@@ -64,10 +73,12 @@ class AuthenticateView(OIDCAuthenticationRequestView):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         next_url = safe_next_url(request, request.GET.get("next"))
+        request.oidc_next_url = next_url  # "Sign in again" on an error page keeps it
         try:
             provider, login_hint = sign_in_target(request)
             if provider is None:
-                return HttpResponseRedirect(_signin_page(next_url))
+                return HttpResponseRedirect(chooser_url(next_url))
+            _attempt_at(request, provider.slug, next_url)
             if breaker.provider_down(provider):  # not a redirect to a provider known down
                 raise ProviderNotAnswering(detail=f"sign-in at {provider.slug} not started")
             # Headed for the admin: ask for what the admin will want, in this one round trip.
@@ -78,20 +89,17 @@ class AuthenticateView(OIDCAuthenticationRequestView):
                 provider=provider,
                 login_hint=login_hint,
                 requirement=requirement,
+                remember=request.GET.get("remember") == "1",
             )
+        except NoProviderForEmail as exc:  # the chooser again, its buttons, the email kept
+            refused(request, exc)
+            log_refusal(exc, event="sign-in could not start")
+            email = (request.GET.get("email") or "")[:254]
+            return signin_page(request, next_url, error=exc, email=email)
         except OIDCError as exc:
             refused(request, exc)
             return error_response(request, exc, event="sign-in could not start")
         return HttpResponseRedirect(url)
-
-
-def _signin_page(next_url: str | None) -> str:
-    from urllib.parse import urlencode
-
-    from django.urls import reverse
-
-    query = f"?{urlencode({'next': next_url})}" if next_url else ""
-    return reverse("signin") + query
 
 
 class CallbackView(OIDCAuthenticationCallbackView):
@@ -102,7 +110,6 @@ class CallbackView(OIDCAuthenticationCallbackView):
             # The default provider answers at /oidc/callback/ only; an unknown name is a 404.
             if slug == DEFAULT_SLUG or not (slug is None or _known(slug)):
                 raise UnknownProvider()
-            request.oidc_provider_slug = slug or DEFAULT_SLUG  # for the audit rows
             return self._callback(request, slug or DEFAULT_SLUG)
         except StepUpError as exc:  # the token's signature and claims were checked first
             identity = _unverified_identity(request)
@@ -132,6 +139,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
                 return HttpResponseRedirect(resolve_url(settings.LOGIN_REDIRECT_URL))
             raise
         request.session.save()  # the state is spent even if what follows fails
+        _attempt_at(request, slug, entry.get("next"))  # the state names the attempt's provider
         provider = provider_get(slug)  # switched off since the sign-in started: refused
         _check_response_issuer(request, provider)
         code = request.GET.get("code")
@@ -159,12 +167,12 @@ class CallbackView(OIDCAuthenticationCallbackView):
             sessions.store_tokens(
                 request, user=user, claims=claims, tokens=tokens, provider=provider
             )
-        _audit_sign_in(request, user, claims, stepped_up=Requirement.from_state(entry) is not None)
+        _audit_sign_in(request, user, claims, step_up=_step_up(entry, previous))
         messages.success(request, f"Signed in as {user.get_username()}.")
         response = HttpResponseRedirect(
             entry.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL)
         )
-        remember_provider(request, response, provider)
+        remember_provider(request, response, provider, remember=bool(entry.get("remember")))
         return response
 
     def _provider_error(self, request: HttpRequest, state: str | None, slug: str) -> HttpResponse:
@@ -172,6 +180,8 @@ class CallbackView(OIDCAuthenticationCallbackView):
         entry = None
         with contextlib.suppress(StateError):
             entry = consume_state(request, state, provider_slug=slug)
+        if entry:
+            _attempt_at(request, slug, entry.get("next"))
         if entry and entry.get("prompt") == "none":
             # Silent re-authentication failed: the provider session is gone, so is ours.
             audit.record(
@@ -193,6 +203,17 @@ class CallbackView(OIDCAuthenticationCallbackView):
         # The reason is a known code: the query string must not choose the sample buckets.
         refused(request, OIDCError(error if error in PROVIDER_ERRORS else "provider_error"))
         return error_response(request, exc)
+
+
+def _attempt_at(request: HttpRequest, slug: str, next_url: str | None) -> None:
+    """Name the attempt's provider: for its audit rows, and an error page's "Sign in again".
+
+    With one provider "Sign in again" stays ``/oidc/authenticate/`` (it goes there anyway);
+    with several it names the provider, since a sign-in naming none shows the chooser.
+    """
+    request.oidc_provider_slug = slug
+    request.oidc_next_url = next_url
+    request.oidc_retry_slug = slug if several_providers() else ""
 
 
 def _known(slug: str) -> bool:
@@ -219,23 +240,37 @@ def _check_response_issuer(request: HttpRequest, provider: Provider) -> None:
         )
 
 
-def _audit_sign_in(request: HttpRequest, user, claims: dict, *, stepped_up: bool) -> None:
-    """The sign-in's row; an admin step-up answered in full gets its own row too."""
+def _step_up(entry: dict, previous: object) -> str:
+    """Whether this sign-in was an admin step-up: ``""`` (not for the admin), ``not_required``
+    (the admin's limits asked nothing a fresh sign-in does not give) or ``stepped_up``.
+
+    A step-up happened when the admin asked for a stronger authentication (``acr_values``)
+    or sent a session it already had back to the provider (too old, too weak).
+    """
+    requirement = Requirement.from_state(entry)
+    if requirement is None:
+        return ""
+    return "stepped_up" if requirement.acr_values or previous is not None else "not_required"
+
+
+def _audit_sign_in(request: HttpRequest, user, claims: dict, *, step_up: str) -> None:
+    """The sign-in's row; an admin step-up that happened gets its own row too."""
     identity = {
         "issuer": claims["iss"],
         "subject": claims["sub"],
         "user": user,
         "provider": _slug(request),
     }
-    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, **identity)
-    if stepped_up:
+    detail = {"admin_step_up": "not_required"} if step_up == "not_required" else None
+    audit.record(audit.SIGN_IN, audit.SUCCESS, request=request, detail=detail, **identity)
+    if step_up == "stepped_up":
         detail = {"acr": str(claims.get("acr") or "")[:64], "auth_time": claims.get("auth_time")}
         audit.record(audit.ADMIN_STEP_UP, audit.SUCCESS, request=request, detail=detail, **identity)
 
 
 def _slug(request: HttpRequest) -> str:
-    """The provider whose redirect URI this callback came to (audit rows name it)."""
-    return getattr(request, "oidc_provider_slug", DEFAULT_SLUG)
+    """The attempt's provider, once known (a valid state names it); else none (``""``)."""
+    return getattr(request, "oidc_provider_slug", audit.NO_PROVIDER)
 
 
 def _record_refusal(event: str, request: HttpRequest, exc: OIDCError, iss: str, sub: str) -> None:

@@ -92,7 +92,7 @@ def test_staff_superuser_sees_admin_index(client, superuser):
     response = client.get("/admin/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Site administration" in body
+    assert "Acme Portal administration" in body
     assert "OIDC identities" in body
     assert "OIDC sessions" in body
 

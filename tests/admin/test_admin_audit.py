@@ -143,3 +143,19 @@ def test_with_no_events_the_summary_shows_an_empty_chart_of_the_default_provider
     (chart,) = summary_charts(30)
     assert chart.provider == "default"
     assert len(chart.bars) == 60 and all(bar.height == 0 for bar in chart.bars)
+
+
+def test_events_of_no_known_provider_show_as_none_in_the_list_the_filter_and_the_chart(staff):
+    at(0, audit.SIGN_IN, audit.FAILURE, provider="")
+    at(0, audit.SIGN_IN, audit.SUCCESS)
+
+    page = staff.get(LIST).content.decode()
+    assert '<td class="field-provider_label">(none)</td>' in page
+    assert "?provider=-" in page  # the filter's "(none)" choice
+    filtered = staff.get(LIST, {"provider": "-"}).content.decode()
+    assert filtered.count('<td class="field-provider_label">') == 1
+    assert '<td class="field-provider_label">(none)</td>' in filtered
+
+    summary = staff.get(SUMMARY).content.decode()
+    assert "Provider <code>(none)</code>: 0 sign-ins, 1 refusal" in summary
+    assert "Provider <code>default</code>: 1 sign-in, 0 refusals" in summary

@@ -47,8 +47,8 @@ def test_superuser_signs_in_to_the_admin_with_sso(idp_site, live_server, page):
     sign_in_at_idp(page, "admin")
     page.wait_for_url(f"{live_server.url}/admin/")
 
-    assert page.locator("#site-name").inner_text() == "Site administration"
-    assert page.get_by_role("heading", name="Site administration").count() >= 1
+    assert page.locator("#site-name").inner_text() == "Acme Portal administration"
+    assert page.get_by_role("heading", name="Administration").count() >= 1
     assert page.locator("#user-tools").is_visible()  # the admin's own chrome, not our pages
     screenshot(page, "admin-index")
 

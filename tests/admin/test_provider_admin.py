@@ -78,7 +78,12 @@ def test_the_change_form_never_shows_the_secret(operator, admin_b):
     row = OIDCProvider.objects.get(slug="b")
     body = operator.get(f"/admin/accounts/oidcprovider/{row.pk}/change/").content.decode()
     assert SECRET not in body and row.client_secret_encrypted not in body
-    assert "set (stored encrypted)" in body
+    assert "A secret is set (write-only, stored encrypted, never shown)" in body
+    assert body.count('name="client_secret"') == 1 and body.count(">Client secret") == 1
+    assert 'id="redirect-uri">http://testserver/oidc/callback/b/</code>' in body
+    assert 'data-copy="http://testserver/oidc/callback/b/"' in body
+    assert "sso-admin-copy.js" in body and "<script>" not in body  # no inline script
+    assert "/oidc/callback/&lt;slug&gt;/" in body  # the slug hint shows its placeholder
     assert "/oidc/callback/b/" in body
 
 

@@ -295,6 +295,55 @@ def test_an_admin_step_up_answered_in_full_writes_one_row(client, op):
     assert only_row(event=audit.SIGN_IN).outcome == "success"
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/oidc/callback/", {"state": "forged", "code": "x"}),  # a garbage callback
+        ("/oidc/callback/nope/", {"state": "forged", "code": "x"}),  # an unknown provider
+        ("/oidc/authenticate/", {"provider": "nope"}),
+        ("/oidc/authenticate/", {"email": "x@unknown.example"}),  # no provider for the domain
+    ],
+)
+def test_a_refusal_that_concerns_no_known_provider_names_none(client, op, path, params):
+    response = client.get(path, params)
+    assert response.status_code in (400, 404)
+    row = only_row(event=audit.SIGN_IN)
+    assert (row.outcome, row.provider) == ("failure", "")
+
+
+def test_a_refusal_after_a_valid_state_names_that_provider(client, op):
+    state, _nonce, _ = start(client)
+    client.get("/oidc/callback/", {"state": state, "error": "access_denied"})
+    assert only_row(event=audit.SIGN_IN).provider == "default"
+
+
+def test_a_first_sign_in_to_the_admin_that_needs_no_step_up_writes_no_step_up_row(
+    client, op, settings
+):
+    settings.OIDC_STAFF_GROUPS = ["staff"]
+    state, nonce, params = start(client, next="/admin/")
+    assert params["max_age"] == "3600" and "acr_values" not in params
+    op.answer_tokens(op.id_token(nonce=nonce, groups=["staff"], auth_time=int(time.time())))
+    op.answer_userinfo({"sub": "sub-alice", "groups": ["staff"]})
+    assert client.get(callback_url(state, op=op)).status_code == 302
+
+    assert not AuditEvent.objects.filter(event=audit.ADMIN_STEP_UP).exists()
+    assert only_row(event=audit.SIGN_IN).detail == {"admin_step_up": "not_required"}
+
+
+def test_a_first_sign_in_to_the_admin_asking_for_a_second_factor_is_a_step_up(client, op, settings):
+    settings.OIDC_STAFF_GROUPS = ["staff"]
+    settings.OIDC_ADMIN_ACR_VALUES = ["mfa"]
+    state, nonce, params = start(client, next="/admin/")
+    assert params["acr_values"] == "mfa"
+    token = op.id_token(nonce=nonce, groups=["staff"], auth_time=int(time.time()), acr="mfa")
+    op.answer_tokens(token)
+    op.answer_userinfo({"sub": "sub-alice", "groups": ["staff"]})
+    assert client.get(callback_url(state, op=op)).status_code == 302
+
+    assert only_row(event=audit.ADMIN_STEP_UP).detail["acr"] == "mfa"
+
+
 def test_an_admin_step_up_answered_short_writes_one_refusal_naming_the_user(client, op):
     sign_in_staff(client, op, auth_age=7200)
     old = int(client.session[sessions.SESSION_AUTH_TIME])

@@ -87,7 +87,10 @@ def test_a_user_signs_out_their_other_session_from_the_profile_page(
     screenshot(laptop, "profile-sessions")
     laptop.get_by_role("button", name="Sign out everywhere else").click()
     laptop.wait_for_url(f"{live_server.url}/accounts/profile/")
-    assert "Signed out 1 other session." in laptop.locator(".messages").inner_text()
+    messages = laptop.locator(".messages").inner_text()
+    assert "Signed out 1 other session here" in messages
+    assert "The other browser may still be signed in at" in messages
+    assert laptop.locator(".messages a.provider-account").is_visible()  # the dev IdP's page
     assert laptop.locator("#signed-in-sessions tbody tr").count() == 1
 
     assert phone.request.get(f"{live_server.url}/api/me/").status == 401

@@ -52,6 +52,7 @@ def test_people_of_each_organisation_sign_in_through_their_own_provider(
     assert me["groups"] == ["members"]
 
     # The browser remembers Globex: it is offered first next time, and says so.
+    context.clear_cookies(name="sessionid")  # signed out here (a signed-in visitor sees who)
     other.goto(f"{live_server.url}/accounts/signin/")
     first = other.locator(".provider-list li").first
     assert "Sign in with Globex" in first.inner_text()
@@ -78,7 +79,7 @@ def test_a_work_email_routes_to_its_organisation_with_a_login_hint(
     )
     page.goto(f"{live_server.url}/accounts/signin/")
     page.fill("#work-email", "Bob@Globex.example")
-    page.click("#work-email-form button[type=submit]")
+    page.click("#work-email-continue")
     page.wait_for_url(f"{globex.issuer}/interaction/**")
     query = parse_qs(urlsplit(authorization_requests[0]).query)
     assert query["login_hint"] == ["Bob@Globex.example"]
@@ -87,9 +88,10 @@ def test_a_work_email_routes_to_its_organisation_with_a_login_hint(
     page.wait_for_url(f"{live_server.url}/**")
     assert api_me(page, live_server)["provider"] == "globex"
 
+    page.context.clear_cookies(name="sessionid")  # signed out: the chooser again
     page.goto(f"{live_server.url}/accounts/signin/")
     page.fill("#work-email", "someone@unknown.example")
-    page.click("#work-email-form button[type=submit]")
+    page.click("#work-email-continue")
     assert "No identity provider of this site handles that email address" in page.content()
 
 

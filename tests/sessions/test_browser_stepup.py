@@ -79,14 +79,15 @@ def test_with_acr_values_a_password_alone_is_refused_and_the_second_factor_gets_
     screenshot(page, "stepup-acr-refused")
     assert page.request.get(f"{live_server.url}/api/me/").status == 401
 
-    # Again, with the second factor: the provider asks again (its session is only "pwd").
+    # Again: the provider's session is only "pwd", so it asks for the second factor only.
     page.goto(f"{live_server.url}/admin/")
     page.locator("#sso-login").click()
     page.wait_for_url(f"{idp_site.issuer}/interaction/**")
+    assert page.locator("#password").count() == 0
     page.fill("#otp", ONE_TIME_CODE)
-    sign_in_at_idp(page, "staff")
+    page.click("#code-form button[type=submit]")
     page.wait_for_url(f"{live_server.url}/admin/")
-    assert page.locator("#site-name").inner_text() == "Site administration"
+    assert page.locator("#site-name").inner_text() == "Acme Portal administration"
 
     page.goto(f"{live_server.url}/accounts/profile/")
     assert page.locator("#auth-acr").inner_text() == "mfa"
@@ -115,3 +116,42 @@ def test_site_pages_never_ask_for_step_up(idp_site, live_server, page, short_lim
     # The admin, by contrast, asks the provider.
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_url(f"{idp_site.issuer}/interaction/**")
+
+
+def test_the_demo_step_up_asks_a_password_session_for_the_one_time_code_only(
+    idp_site, live_server, page, settings
+):
+    """``make run``: OIDC_ADMIN_ACR_VALUES=mfa; staff signed in with a password meet the
+    step-up at the admin, and the provider asks for nothing but the one-time code."""
+    from accounts.audit import log as audit
+    from accounts.models import AuditEvent
+
+    settings.OIDC_ADMIN_ACR_VALUES = ["mfa"]
+    page.goto(f"{live_server.url}/")
+    page.click("text=Sign in with SSO")
+    page.wait_for_url(f"{idp_site.issuer}/interaction/**")
+    assert "optional" in page.locator("label[for=otp]").inner_text()  # nobody asked for it
+    sign_in_at_idp(page, "admin")  # the password alone: acr "pwd"
+    page.wait_for_url(f"{live_server.url}/")
+    assert not AuditEvent.objects.filter(event=audit.ADMIN_STEP_UP).exists()
+
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_url(f"{idp_site.issuer}/interaction/**")
+    assert page.locator("#password").count() == 0 and page.locator("#username").count() == 0
+    assert page.locator("#code-user").inner_text() == "admin"
+    assert page.locator("label[for=otp]").inner_text() == (
+        "One-time code (second factor, required)"
+    )
+    screenshot(page, "stepup-code-only")
+    page.fill("#otp", "000000")
+    page.click("#code-form button[type=submit]")
+    assert page.get_by_role("alert").inner_text() == "Invalid one-time code"
+    page.fill("#otp", ONE_TIME_CODE)
+    page.click("#code-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    assert page.locator("#site-name").inner_text() == "Acme Portal administration"
+
+    row = AuditEvent.objects.get(event=audit.ADMIN_STEP_UP)
+    assert (row.outcome, row.username, row.detail["acr"]) == ("success", "admin", "mfa")
+    page.goto(f"{live_server.url}/accounts/profile/")
+    assert page.locator("#auth-acr").inner_text() == "mfa"

@@ -30,11 +30,17 @@ _DEFAULT = object()
 
 
 def start(client: Client, next: str | None = None) -> tuple[str, str, dict[str, str]]:
-    """GET /oidc/authenticate/ and return (state, nonce, authorization request parameters)."""
+    """GET /oidc/authenticate/ and return (state, nonce, authorization request parameters).
+
+    With several providers that shows the chooser: then its button of the provider
+    ``default`` (the scripted ``op``), as a person would press it.
+    """
     url = "/oidc/authenticate/"
     if next is not None:
         url += "?" + urlencode({"next": next})
     response = client.get(url)
+    if response.status_code == 302 and response["Location"].startswith("/accounts/signin/"):
+        response = client.get(url, {"provider": "default", **({"next": next} if next else {})})
     assert response.status_code == 302, response.content[:500]
     query = parse_qs(urlsplit(response["Location"]).query)
     params = {name: values[0] for name, values in query.items()}

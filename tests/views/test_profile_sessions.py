@@ -44,7 +44,7 @@ def test_sign_out_everywhere_else_ends_the_other_sessions_and_keeps_this_one():
     response = mine.post("/accounts/sessions/end-others/", follow=True)
 
     assert response.status_code == 200
-    assert "Signed out 2 other sessions." in response.content.decode()
+    assert "Signed out 2 other sessions here" in response.content.decode()
     assert is_signed_in(mine) and is_signed_in(bob)
     assert other.get("/api/me/").status_code == 401
     assert third.get("/api/me/").status_code == 401
@@ -70,3 +70,32 @@ def test_with_one_session_there_is_nothing_else_to_sign_out():
     page = session().get("/accounts/profile/").content.decode()
     assert "This is your only signed-in session." in page
     assert "Sign out everywhere else" not in page
+
+
+def test_session_expires_is_the_real_end_and_does_not_move_between_page_loads(settings):
+    import re
+    import time
+    from datetime import UTC, datetime
+
+    from accounts.sessions import lifecycle as sessions
+
+    settings.OIDC_SESSION_MAX_AGE = 3600  # shorter than the Django session (12 hours)
+    client = session()
+    store = client.session
+    started = time.time() - 600
+    store[sessions.SESSION_STARTED_AT] = started
+    store.save()
+
+    def shown() -> str:
+        page = client.get("/accounts/profile/").content.decode()
+        return re.search(r"<dt>Session expires</dt>\s*<dd>([^<]+)<", page).group(1).strip()
+
+    first = shown()
+    time.sleep(1.1)
+    assert shown() == first
+    expected = datetime.fromtimestamp(started + 3600, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert first.startswith(expected)
+
+    settings.OIDC_SESSION_MAX_AGE = 10 * 24 * 3600  # now the Django session ends first
+    stored = client.session._get_session_from_db().expire_date
+    assert shown().startswith(stored.strftime("%Y-%m-%d %H:%M:%S"))

@@ -47,7 +47,7 @@ class Command(BaseCommand):
             options["issuer"] = provider.issuer
             if not any(options.get(n) for n in ("username", "email", "subject")):
                 rows = OIDCSession.objects.filter(provider=provider.slug)
-                ended = sessions.end_sessions(list(rows))
+                ended = sessions.end_sessions(list(rows), revoke=True)
                 noun = "session" if ended == 1 else "sessions"
                 self.stdout.write(f"Ended {ended} {noun} signed in at {provider.slug}.")
                 return
