@@ -35,6 +35,7 @@ from jwt.algorithms import get_default_algorithms
 
 from accounts.api.access_tokens import BearerError
 from accounts.conf import oidc_settings
+from accounts.oidc.jose_safe import UnreadableToken, read_jws
 from accounts.security import shared_cache
 
 PROOF_TYPE = "dpop+jwt"
@@ -108,17 +109,6 @@ def bound_jkt(claims: dict[str, Any]) -> str | None:
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _json_part(part: str) -> dict[str, Any]:
-    """One base64url JSON part of a JWT; any failure, RecursionError included, refuses."""
-    try:
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise fail("proof_malformed") from exc
-    if not isinstance(value, dict):
-        raise fail("proof_malformed")
-    return value
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:
@@ -224,12 +214,13 @@ def start_proof(request: HttpRequest, access_token: str) -> ProofCheck:
     proof = request.META.get("HTTP_DPOP", "")
     if not proof or "," in proof:  # none, or several headers joined by the server
         raise fail("proof_missing")
-    if len(proof) > PROOF_MAX_BYTES:
-        raise fail("proof_too_large")
-    parts = proof.split(".")
-    if len(parts) != 3 or not all(parts):
+    try:
+        header, claims = read_jws(proof, limit=PROOF_MAX_BYTES)
+    except UnreadableToken as exc:
+        code = "proof_too_large" if exc.code == "too_large" else "proof_malformed"
+        raise fail(code) from exc
+    if not proof.split(".")[2]:
         raise fail("proof_malformed")
-    header, claims = _json_part(parts[0]), _json_part(parts[1])
     if header.get("typ") != PROOF_TYPE:
         raise fail("proof_wrong_type")
     alg = header.get("alg")

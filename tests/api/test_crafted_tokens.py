@@ -2,7 +2,8 @@
 
 The review's finding: a bearer token whose header is ``[`` x 1000 raised ``RecursionError`` in
 the access-token peek on ``/api/me/`` and ``/api/drf/me/`` (debug off too), a traceback per
-request and no audit row. Every URL that parses a token is fuzzed here with hypothesis.
+request and no audit row. Every URL that parses a token (API access tokens and DPoP proofs,
+logout tokens, Security Event Tokens) is fuzzed here with hypothesis.
 """
 
 from __future__ import annotations
@@ -103,3 +104,33 @@ def test_fuzzed_logout_tokens_never_reach_a_500(op, token):
     response = Client(raise_request_exception=False).post(LOGOUT_URL, {"logout_token": token})
     assert response.status_code == 400, (response.status_code, response.content[:300])
     assert response.content
+
+
+SSF_URL = "/oidc/ssf/push/"
+SSF_AUTHORIZATION = "Bearer fuzzing-the-push-receiver-with-a-long-enough-value"
+
+
+@FUZZ
+@given(token=tokens)
+def test_fuzzed_security_event_tokens_never_reach_a_500(op, settings, token):
+    settings.OIDC_SSF_PUSH_AUTHORIZATION = SSF_AUTHORIZATION
+    response = Client(raise_request_exception=False).post(
+        SSF_URL,
+        data=token.encode("utf-8", "surrogatepass"),
+        content_type="application/secevent+jwt",
+        HTTP_AUTHORIZATION=SSF_AUTHORIZATION,
+    )
+    assert response.status_code in (400, 403), (response.status_code, response.content[:300])
+    assert response.json().get("description") or response.json().get("err")
+
+
+@FUZZ
+@given(proof=tokens, path=st.sampled_from(API_URLS))
+def test_fuzzed_dpop_proofs_never_reach_a_500(op, proof, path):
+    proof = proof.replace("\n", "").replace("\r", "")
+    response = Client(raise_request_exception=False).get(
+        path, HTTP_AUTHORIZATION="DPoP some-access-token", HTTP_DPOP=proof
+    )
+    assert response.status_code == 401, (response.status_code, response.content[:300])
+    assert response["WWW-Authenticate"].startswith("DPoP")
+    assert response.json().get("message") or response.json().get("detail")
