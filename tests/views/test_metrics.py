@@ -19,6 +19,7 @@ def scrape(client, **extra) -> dict[str, dict[tuple, float]]:
     assert answer.status_code == 200, answer.content[:300]
     found: dict[str, dict[tuple, float]] = {}
     for family in text_string_to_metric_families(answer.content.decode()):
+        found.setdefault(family.name, {})
         for sample in family.samples:
             found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return found
@@ -104,3 +105,27 @@ def test_label_values_come_from_closed_sets():
     assert metrics.reason_label("closed-set-test", "reason_99999") == metrics.OTHER
     assert metrics.endpoint_label("https://idp.example/anything/else") == metrics.OTHER
     assert metrics.endpoint_label("https://idp.example/oauth2/v1/token") == "token"
+
+
+def test_every_series_the_dashboard_charts_is_one_the_site_exports(client):
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client import REGISTRY
+
+    exported = set()
+    for family in REGISTRY.collect():
+        if family.name.startswith("oidc_"):
+            for suffix in ("", "_total", "_bucket", "_count", "_sum"):
+                exported.add(family.name + suffix)
+    exported |= set(scrape(client))  # the gauges computed when scraped
+    dashboard = json.loads(Path("docs/grafana-dashboard.json").read_text())
+    charted = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\boidc_[a-z_]+", target["expr"])
+    }
+    assert len(charted) >= 10
+    assert charted <= exported, charted - exported
