@@ -58,7 +58,10 @@ class ProviderNotAnswering(ProviderError):
     """The provider's circuit breaker is open: it stopped answering, so we do not call it."""
 
     code = "provider_circuit_open"
-    message = "The identity provider is not answering. Please try again in a minute."
+    message = (
+        "The identity provider stopped answering this site a moment ago, so sign-in was not "
+        "started. Please try again in a minute; if you are signed in already, go on using the site."
+    )
     status = 503
 
 

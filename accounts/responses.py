@@ -17,6 +17,7 @@ logger = logging.getLogger("accounts.signin")
 TITLES = {
     "invalid_state": "This sign-in link is no longer valid",
     "provider_error": "The identity provider is unavailable",
+    "provider_circuit_open": "The identity provider is not answering",
     "configuration_error": "Sign-in is misconfigured",
     "account_error": "Your account cannot sign in",
     "access_denied": "Sign-in was cancelled",

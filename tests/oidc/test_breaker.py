@@ -29,7 +29,7 @@ def test_three_connection_errors_open_the_breaker_and_calls_stop(settings, clock
     with pytest.raises(ProviderNotAnswering) as refused:
         provider_request("GET", "http://127.0.0.1:9/jwks")  # same origin, another endpoint
     assert refused.value.status == 503
-    assert "not answering" in refused.value.message
+    assert "stopped answering" in refused.value.message
     opened = [r.getMessage() for r in caplog.records if r.name == "accounts.breaker"]
     assert opened == ["provider at http://127.0.0.1:9 is not answering (3 consecutive "
                       "failures): circuit open for 5 s"]  # fmt: skip
