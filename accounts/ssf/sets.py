@@ -18,6 +18,7 @@ import jwt
 from accounts.conf import oidc_settings
 from accounts.errors import ProviderError, TokenError
 from accounts.oidc import jwks
+from accounts.oidc.tokens import pyjwt_reason
 from accounts.providers.provider import Provider
 from accounts.ssf.errors import SetRefused
 from accounts.ssf.transmitter import set_keys_uri
@@ -58,16 +59,6 @@ _WORDS = {
 def refused(reason: str) -> SetRefused:
     err, words = _WORDS[reason]
     return SetRefused(err, words, reason=reason)
-
-
-_PYJWT = [
-    (jwt.InvalidSignatureError, "bad_signature"),
-    (jwt.InvalidAudienceError, "wrong_audience"),
-    (jwt.InvalidIssuerError, "wrong_issuer"),
-    (jwt.MissingRequiredClaimError, "missing_claim"),
-    (jwt.ExpiredSignatureError, "expired"),
-    (jwt.ImmatureSignatureError, "issued_in_future"),
-]
 
 
 def set_audience(provider: Provider) -> str:
@@ -123,8 +114,7 @@ def verify_set(
             options={"require": REQUIRED, "strict_aud": False, "verify_iat": False},
         )
     except jwt.PyJWTError as exc:
-        reason = next((code for cls, code in _PYJWT if isinstance(exc, cls)), "malformed")
-        raise refused(reason) from exc
+        raise refused(pyjwt_reason(exc)) from exc
     except (ValueError, TypeError, RecursionError) as exc:
         raise refused("malformed") from exc
     _check_claims(claims, leeway)
