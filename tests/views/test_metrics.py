@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 
 import pytest
@@ -70,13 +72,31 @@ def test_a_sign_in_is_counted_with_its_provider_and_its_token_call_timed(client,
 
 
 def test_a_flood_of_junk_bearer_tokens_adds_no_series(client, op):
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
     def junk() -> str:
-        kind = secrets.randbelow(3)
+        kind = secrets.randbelow(4)
         if kind == 0:
             return secrets.token_urlsafe(40)
         if kind == 1:
             return ".".join(secrets.token_urlsafe(20) for _ in range(3))
-        return "eyJhbGciOiJSUzI1NiIsImtpZCI6Ij" + secrets.token_urlsafe(30) + ".e30.x"
+        if kind == 2:
+            return "eyJhbGciOiJSUzI1NiIsImtpZCI6Ij" + secrets.token_urlsafe(30) + ".e30.x"
+        # A JWT with random claims: issuer, audience, key id, type and algorithm.
+        header = {
+            "alg": secrets.choice(["RS256", "ES256", "none", secrets.token_hex(3)]),
+            "kid": secrets.token_hex(8),
+            "typ": secrets.choice(["at+jwt", "JWT", "x"]),
+        }
+        claims = {
+            "iss": f"https://{secrets.token_hex(5)}.example",
+            "aud": secrets.token_hex(4),
+            "sub": secrets.token_hex(6),
+            "exp": secrets.randbelow(2**33),
+            secrets.token_hex(3): secrets.token_hex(3),
+        }
+        return f"{part(header)}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
     for _ in range(30):
         client.get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {junk()}")
