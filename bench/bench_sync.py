@@ -1,12 +1,23 @@
-"""Benchmark ``sync_users`` on 100,000 users in a throwaway PostgreSQL.
+"""Benchmark ``sync_users`` on 100,000 users in a throwaway PostgreSQL, against its bulk floor.
 
-    .venv/bin/python bench/bench_sync.py [--users 100000] [--batch-size 1000]
+    .venv/bin/python bench/bench_sync.py [--users 100000] [--batch-size 1000] [--rounds 3]
 
 Starts its own PostgreSQL cluster (``tests/support/postgres.py``), migrates it, writes a
-JSON-lines directory of N users (each in one to three of 20 managed groups), then runs
-``manage.py sync_users --source file`` twice: the first run creates everything, the second
-finds nothing to change. Prints wall times, queries per 1,000 users and peak RSS against
-the targets, and exits non-zero when one is missed.
+JSON-lines directory of N users (each in one to three of 20 managed groups), then, in each
+round, on emptied tables:
+
+- the floor: a naive load of the same file that only writes: ``json.loads`` each line and,
+  per batch in one transaction, ``bulk_create`` the users, their identities and their group
+  memberships (the same rows the sync writes, random unusable password included, with no
+  checks, no reads, no planning, no report);
+- ``manage.py sync_users --source file`` on the empty tables (the first load), then once
+  more (nothing to change).
+
+The rounds alternate which of the floor and the first load goes first, so that a load on
+the machine that rises or falls during the run weighs on both alike. Prints the median
+ratio of the first load and of the no-change run to the floor of the same round, wall
+times, queries per 1,000 users and peak RSS against the targets, and exits non-zero when
+one is missed.
 """
 
 from __future__ import annotations
@@ -15,16 +26,21 @@ import argparse
 import json
 import os
 import resource
+import secrets
+import statistics
 import sys
 import tempfile
 import time
 from io import StringIO
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGETS = {  # metric -> (limit, unit); all are upper bounds
+    "first load / bulk floor": (1.2, "x"),
+    "no-change run / bulk floor": (1.0, "x"),
     "first run": (30.0, "s"),
     "no-change re-run": (10.0, "s"),
     "queries / 1,000 users (first)": (10.0, ""),
@@ -62,7 +78,7 @@ def setup_django(database_url: str) -> None:
             "DJANGO_SECRET_KEY": "bench-secret-key-not-for-production",
             "DJANGO_ALLOWED_HOSTS": "localhost",
             "DATABASE_URL": database_url,
-            "OIDC_OP_ISSUER": "https://idp.bench.test",
+            "OIDC_OP_ISSUER": ISSUER,
             "OIDC_GROUPS_PREFIX": "app-",
             "OIDC_STAFF_GROUPS": "app-staff",
         }
@@ -76,6 +92,85 @@ def setup_django(database_url: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+ISSUER = "https://idp.bench.test"
+
+
+def empty_tables() -> None:
+    """Empty what a load writes (users, identities, groups, audit rows) for the next round."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+
+    from accounts.models import AuditEvent, OIDCIdentity
+
+    User = get_user_model()
+    models = (User, User.groups.through, Group, OIDCIdentity, AuditEvent)
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        cursor.execute(f"ANALYZE {tables}")
+
+
+def timed_floor(path: Path, batch_size: int) -> float:
+    """The naive load of the same users: parse, then bulk_create every row, batch by batch."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+    from django.contrib.auth.models import Group
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts.models import OIDCIdentity
+
+    User = get_user_model()
+    Through = User.groups.through
+    started = time.perf_counter()
+    now = timezone.now()
+    group_ids: dict[str, int] = {}
+    with path.open("rb") as handle:
+        while lines := list(islice(handle, batch_size)):
+            records = [json.loads(line) for line in lines]
+            with transaction.atomic():
+                users = User.objects.bulk_create(
+                    [
+                        User(
+                            username=r["preferred_username"],
+                            email=r["email"],
+                            first_name=r["given_name"],
+                            last_name=r["family_name"],
+                            is_staff="app-staff" in r["groups"],
+                            password=UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),
+                        )
+                        for r in records
+                    ]
+                )
+                OIDCIdentity.objects.bulk_create(
+                    [
+                        OIDCIdentity(
+                            user_id=u.pk,
+                            issuer=ISSUER,
+                            provider="default",
+                            subject=r["sub"],
+                            email=r["email"],
+                            email_verified=r["email_verified"],
+                            last_synced_at=now,
+                        )
+                        for u, r in zip(users, records, strict=True)
+                    ]
+                )
+                for r in records:
+                    for name in r["groups"]:
+                        if name not in group_ids:
+                            group_ids[name] = Group.objects.create(name=name).pk
+                Through.objects.bulk_create(
+                    [
+                        Through(user_id=u.pk, group_id=group_ids[name])
+                        for u, r in zip(users, records, strict=True)
+                        for name in r["groups"]
+                    ]
+                )
+    return time.perf_counter() - started
 
 
 def timed_sync(path: Path, batch_size: int) -> tuple[float, int, dict]:
@@ -107,6 +202,24 @@ def timed_sync(path: Path, batch_size: int) -> tuple[float, int, dict]:
     return time.perf_counter() - started, queries, json.loads(out.getvalue())
 
 
+def one_round(path: Path, args: argparse.Namespace, n: int) -> tuple[float, ...]:
+    """(floor s, first load s, no-change s, first-load queries, no-change queries)."""
+    empty_tables()
+    if n % 2:  # odd rounds: the sync first, then the floor
+        first, first_queries, summary = timed_sync(path, args.batch_size)
+        second, second_queries, again = timed_sync(path, args.batch_size)
+        empty_tables()
+        floor = timed_floor(path, args.batch_size)
+    else:
+        floor = timed_floor(path, args.batch_size)
+        empty_tables()
+        first, first_queries, summary = timed_sync(path, args.batch_size)
+        second, second_queries, again = timed_sync(path, args.batch_size)
+    assert summary["created"] == args.users, summary
+    assert again["unchanged"] == args.users, again
+    return floor, first, second, first_queries, second_queries
+
+
 def print_table(rows: list[tuple[str, float]]) -> bool:
     print(f"{'metric':<32} {'value':>10} {'target':>10}  result")
     ok_all = True
@@ -125,6 +238,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     from tests.support.postgres import start_postgres
@@ -135,15 +249,22 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-sync-") as workdir:
             path = Path(workdir) / "directory.jsonl"
             write_directory(path, args.users)
-            first, first_queries, summary = timed_sync(path, args.batch_size)
-            assert summary["created"] == args.users, summary
-            second, second_queries, summary = timed_sync(path, args.batch_size)
-            assert summary["unchanged"] == args.users, summary
+            rounds = [one_round(path, args, n) for n in range(args.rounds)]
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         per_k = 1000 / args.users
-        print(f"sync_users --source file: {args.users} users, batch size {args.batch_size}")
+        _, first, second, first_queries, second_queries = (
+            statistics.median(r[i] for r in rounds) for i in range(5)
+        )
+        print(
+            f"sync_users --source file: {args.users} users, batch size {args.batch_size}, "
+            f"median of {args.rounds} rounds"
+        )
+        for n, (f, a, b, _, _) in enumerate(rounds, start=1):
+            print(f"  round {n}: floor {f:.2f}s, first load {a:.2f}s, no-change {b:.2f}s")
         ok = print_table(
             [
+                ("first load / bulk floor", statistics.median(r[1] / r[0] for r in rounds)),
+                ("no-change run / bulk floor", statistics.median(r[2] / r[0] for r in rounds)),
                 ("first run", first),
                 ("no-change re-run", second),
                 ("queries / 1,000 users (first)", first_queries * per_k),

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.views.availability import readyz
 from accounts.views.pages import healthz
 
 
@@ -33,4 +34,5 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/me/", me),
     path("healthz", healthz),
+    path("readyz", readyz),  # what the bench waits for before it starts
 ]

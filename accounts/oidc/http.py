@@ -6,11 +6,15 @@ Generic HTTP only: how the client authenticates itself belongs to the token requ
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.utils import get_environ_proxies
 
 from accounts import metrics
 from accounts.conf import oidc_settings
@@ -21,6 +25,17 @@ _session = requests.Session()
 # One session serves every user and thread: never let a provider's cookie travel from one
 # user's call to the next.
 _session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+# The environment (HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once per process
+# below, not by requests on every call; ~/.netrc is not read (it could replace the
+# Authorization header of a userinfo request).
+_session.trust_env = False
+_CA_BUNDLE = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+
+@functools.lru_cache(maxsize=64)
+def _proxies(origin: str) -> dict[str, str]:
+    """The environment's proxies for this origin (none when ``NO_PROXY`` names it)."""
+    return get_environ_proxies(origin)
 
 
 def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -33,6 +48,10 @@ def provider_request(method: str, url: str, **kwargs: Any) -> requests.Response:
     """
     kwargs.setdefault("timeout", oidc_settings.OIDC_TIMEOUT)
     kwargs.setdefault("verify", oidc_settings.OIDC_VERIFY_SSL)
+    if kwargs["verify"] is True and _CA_BUNDLE:
+        kwargs["verify"] = _CA_BUNDLE  # what requests would take from the environment
+    parts = urlsplit(url)
+    kwargs.setdefault("proxies", _proxies(f"{parts.scheme}://{parts.netloc}"))
     if not breaker.allow(url):
         metrics.provider_request(url, None, failure="circuit_open")
         raise ProviderNotAnswering(

@@ -7,6 +7,8 @@ memory and checks a version stamp of the table (row count and newest change) at 
 ``OIDC_PROVIDERS_RELOAD_INTERVAL`` seconds, so a provider added, changed or disabled in the
 admin is used by every process within seconds, with one small query per interval; a save in
 this process is seen at once. Declared providers win over a database row of the same slug.
+The resulting list is built once and kept until the admin's rows or a setting change (every
+request asks for it: the CSP header, sign-in, bearer tokens).
 
 One issuer, one provider: the first provider to name an issuer (``default``, then
 ``OIDC_PROVIDERS`` in order, then the admin's rows oldest first) owns it, and a later one
@@ -104,9 +106,18 @@ def _from_row(row: Any) -> Provider | None:
 _database = _DatabaseProviders()
 
 
+class _Built:
+    """The providers as last built: reused while settings and the admin's rows are the same."""
+
+    generation = 0  # bumped by ``registry_forget``: a setting or a row changed
+    # (generation, the admin's providers, the result): one tuple, swapped whole (threads).
+    state: tuple[int, list[Provider] | None, tuple[Provider, ...]] = (-1, None, ())
+
+
 def registry_forget() -> None:
     """Drop what this process remembers (settings changed, a row saved, tests)."""
     _database.forget()
+    _Built.generation += 1
 
 
 def settings_provider() -> Provider:
@@ -141,13 +152,23 @@ def all_providers() -> list[Provider]:
     A provider whose slug or issuer an earlier one already has is left out: one issuer
     belongs to one provider, or a provider's admin could sign in as anybody of another.
     """
+    database = _database.current()
+    generation = _Built.generation
+    built, built_from, found = _Built.state
+    if built != generation or built_from is not database:
+        found = tuple(_build_all(database))
+        _Built.state = (generation, database, found)
+    return list(found)
+
+
+def _build_all(database: list[Provider]) -> list[Provider]:
     default = settings_provider()
     candidates = [default] if (default.issuer or default.client_id) else []
     candidates += declared_providers()
     declared_slugs = {p.slug for p in candidates} | {DEFAULT_SLUG}
     found: list[Provider] = []
     owners: dict[str, str] = {}
-    for provider in candidates + _database.current():
+    for provider in candidates + database:
         if provider.source == SOURCE_DATABASE and provider.slug in declared_slugs:
             logger.warning(
                 "admin provider %s ignored: a declared provider has its name", provider.slug

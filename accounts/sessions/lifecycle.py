@@ -108,27 +108,28 @@ def store_tokens(
     tokens: dict,
     provider: Provider | None = None,
 ) -> None:
-    """Record the tokens of a fresh sign-in, and its provider, against the rotated session key."""
+    """Record the tokens of a fresh sign-in, and its provider, against the rotated session key.
+
+    The key is new (``login`` rotated it, and the caller deleted the row of the old one), so
+    the row is inserted without looking for one first; the unique ``session_key`` stays
+    the guard.
+    """
     if request.session.session_key is None:
         request.session.save()
     expires_at = expiry_from(tokens, claims)
-    OIDCSession.objects.update_or_create(
+    OIDCSession.objects.create(
         session_key=request.session.session_key,
-        defaults={
-            "user": user,
-            "provider": provider.slug if provider else DEFAULT_SLUG,
-            "issuer": claims["iss"],
-            "subject": claims["sub"],
-            "sid": str(claims.get("sid") or "")[:255],
-            "id_token": token_store.seal(tokens.get("id_token")),
-            "access_token": token_store.seal(tokens.get("access_token")),
-            "refresh_token": token_store.seal(tokens.get("refresh_token")),
-            "access_expires_at": expires_at,
-            "refreshed_at": None,
-            "provider_unreachable_since": None,
-            "user_agent": user_agent(request),
-            "ip_address": client_ip(request),
-        },
+        user=user,
+        provider=provider.slug if provider else DEFAULT_SLUG,
+        issuer=claims["iss"],
+        subject=claims["sub"],
+        sid=str(claims.get("sid") or "")[:255],
+        id_token=token_store.seal(tokens.get("id_token")),
+        access_token=token_store.seal(tokens.get("access_token")),
+        refresh_token=token_store.seal(tokens.get("refresh_token")),
+        access_expires_at=expires_at,
+        user_agent=user_agent(request),
+        ip_address=client_ip(request),
     )
     remember_expiry(request, expires_at.timestamp(), expires_at.timestamp() - time.time())
     request.session[SESSION_STARTED_AT] = time.time()
@@ -177,6 +178,16 @@ def current(request: HttpRequest) -> OIDCSession | None:
     """The OIDC state of this request's session, if it has one."""
     key = request.session.session_key
     return OIDCSession.objects.filter(session_key=key).first() if key else None
+
+
+def recorded_row(request: HttpRequest) -> OIDCSession | None:
+    """The OIDC row of this session, read only when the session recorded one.
+
+    ``store_tokens`` records the row's key in the session, so a session without that entry
+    (every first sign-in) has no row to find and costs no query. A row it did not record
+    (a session older than the entry) is an orphan that ``clearsessions`` prunes.
+    """
+    return current(request) if request.session.get(SESSION_ROW_KEY) else None
 
 
 def end_sessions(

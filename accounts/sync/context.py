@@ -32,8 +32,13 @@ class SyncContext:
     manage_activation: bool = False
     link_by_email: bool = field(default_factory=lambda: bool(oidc_settings.OIDC_LINK_BY_EMAIL))
     dry_run: bool = False
+    # False during a first load (``plan.first_load``): planning reads nothing that exists,
+    # and the unique constraints catch what exists after all (see ``writes.batch_write``).
+    look_up_existing: bool = True
     now: datetime = field(default_factory=timezone.now)
     seen: set[str] = field(default_factory=set)
+    # The usernames planned and not yet in the database; during a first load, every
+    # username the run created (no look-up would find them otherwise).
     assigned_usernames: set[str] = field(default_factory=set)
     group_ids: dict[str, int] = field(default_factory=dict)
     disabled_user_ids: set[int] = field(default_factory=set)

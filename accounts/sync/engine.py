@@ -24,7 +24,7 @@ from accounts.sync.context import SyncContext, directory_policy
 from accounts.sync.deactivation import deactivation_run
 from accounts.sync.errors import SourceError, SyncError
 from accounts.sync.locking import sync_lock
-from accounts.sync.plan import BatchPlan, batch_plan
+from accounts.sync.plan import BatchPlan, batch_plan, first_load
 from accounts.sync.records import DirectoryUser, Record, SkippedRecord
 from accounts.sync.report import SyncReport
 from accounts.sync.sources import DirectorySource
@@ -94,11 +94,15 @@ def _sync_records(
         plan = batch_plan(batch, ctx)
         if not ctx.dry_run:
             plan = batch_write(batch, plan, ctx)  # the plan written: re-made after a conflict
-            ctx.assigned_usernames.clear()  # they are in the database now
-            statistics.created_rows(len(plan.creates) + len(plan.new_identities))
+            if ctx.look_up_existing:
+                ctx.assigned_usernames.clear()  # they are in the database now, and looked up
+            statistics.created_rows(
+                len(plan.creates) + len(plan.new_identities), reads=ctx.look_up_existing
+            )
         _record(plan, report)
         if progress is not None:
             progress(report.records, source.total)
+    statistics.run_ended()
     if progress is not None:
         progress(report.records, source.total or report.records)
 
@@ -134,6 +138,7 @@ def directory_sync(
     started = time.monotonic()
     try:
         with sync_lock():
+            ctx.look_up_existing = dry_run or not first_load(issuer)
             _sync_records(source, ctx, report, size, progress)
             if deactivate_missing:
                 deactivation_run(ctx=ctx, report=report, force=force, batch_size=size)

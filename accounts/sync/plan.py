@@ -4,6 +4,12 @@ A batch costs at most: the identities of its subjects (with their users), the lo
 accounts to link by email (only when ``OIDC_LINK_BY_EMAIL``), the managed group memberships
 of the known users (only when a group policy is configured) and one or two username
 look-ups for the new users. Nothing is written here, so a dry run is the plan alone.
+
+A first load (``first_load``: the issuer has no identity yet) skips the identity and
+username look-ups: they would find nothing but what the database's unique indexes refuse
+anyway (a concurrent first sign-in, a local account holding a username), and on large
+tables each is a scan. A refused write plans its batch again with the look-ups, and the
+rest of the run with them (``writes.batch_write``). Email links are always looked up.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Known:
 
     identity_id: int | None  # None: an account linked by email in this batch
     identity_email: str
+    identity_email_verified: bool
     user_id: int
     username: str
     fields: dict[str, Any]  # MANAGED_FIELDS -> current value
@@ -68,7 +75,7 @@ def batch_plan(batch: list[DirectoryUser], ctx: SyncContext) -> BatchPlan:
     """Decide what to create, update, link and queue for deactivation in this batch."""
     plan = BatchPlan()
     profiles = {record.subject: (record, map_claims(record.claims, ctx.policy)) for record in batch}
-    known = _known(list(profiles), ctx)
+    known = _known(list(profiles), ctx) if ctx.look_up_existing else {}
     unknown = [pair for subject, pair in profiles.items() if subject not in known]
     known.update(_email_links(unknown, ctx))
     memberships = _memberships([k.user_id for k in known.values()], ctx)
@@ -92,16 +99,22 @@ def _known(subjects: list[str], ctx: SyncContext) -> dict[str, Known]:
         "pk",
         "subject",
         "email",
+        "email_verified",
         "user_id",
         f"user__{username}",
         *(f"user__{name}" for name in MANAGED_FIELDS),
     )
     return {
         row[1]: Known(
-            row[0], row[2], row[3], row[4], dict(zip(MANAGED_FIELDS, row[5:], strict=True))
+            row[0], row[2], row[3], row[4], row[5], dict(zip(MANAGED_FIELDS, row[6:], strict=True))
         )
         for row in rows
     }
+
+
+def first_load(issuer: str) -> bool:
+    """Whether the issuer has no identity yet: the run may plan without look-ups."""
+    return not OIDCIdentity.objects.filter(issuer=issuer).exists()
 
 
 def _email_links(
@@ -113,6 +126,7 @@ def _email_links(
         subject: Known(
             None,
             "",
+            False,
             user.pk,
             user.get_username(),
             {name: getattr(user, name) for name in MANAGED_FIELDS},
@@ -177,9 +191,18 @@ def _note_known(
     if user.identity_id is None:
         plan.new_identities.append(_identity(user, subject, profile, ctx))
         plan.count("linked", f"link {label} by verified email")
-    elif what or user.identity_email != profile.email:
+    elif (
+        what
+        or user.identity_email != profile.email
+        or user.identity_email_verified != profile.email_verified
+    ):
         plan.identities.append(
-            OIDCIdentity(pk=user.identity_id, email=profile.email, last_synced_at=ctx.now)
+            OIDCIdentity(
+                pk=user.identity_id,
+                email=profile.email,
+                email_verified=profile.email_verified,
+                last_synced_at=ctx.now,
+            )
         )
         plan.count("updated", f"update {label}: {', '.join(what) or 'email'}")
     else:
@@ -193,6 +216,7 @@ def _identity(user: Known, subject: str, profile: UserProfile, ctx: SyncContext)
         provider=ctx.provider,
         subject=subject,
         email=profile.email,
+        email_verified=profile.email_verified,
         last_synced_at=ctx.now,
     )
 
@@ -201,7 +225,11 @@ def _plan_new(
     plan: BatchPlan, new: list[tuple[DirectoryUser, UserProfile]], ctx: SyncContext
 ) -> None:
     """Users to create, each with a username free in the database and in this run."""
-    names = free_usernames([profile.username for _, profile in new], ctx.assigned_usernames)
+    names = free_usernames(
+        [profile.username for _, profile in new],
+        ctx.assigned_usernames,
+        database=ctx.look_up_existing,
+    )
     for (record, profile), username in zip(new, names, strict=True):
         plan.creates.append(NewUser(subject=record.subject, profile=profile, username=username))
         plan.add += [(record.subject, name) for name in sorted(profile.groups)]

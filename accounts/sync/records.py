@@ -9,11 +9,13 @@ one bad entry in a directory of thousands must not stop a run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 SUBJECT_MAX_LENGTH = 255
+_SPACE = re.compile(r"\s")  # what str.isspace() calls whitespace, found in one C loop
 _STRING_CLAIMS = ("preferred_username", "email", "given_name", "family_name", "name")
 
 
@@ -58,7 +60,7 @@ def _check_types(data: Mapping[str, Any]) -> None:
         if data.get(name) is not None and not isinstance(data[name], str):
             raise MalformedRecord(f"{name} is not a string")
     email = data.get("email")
-    if email and ("@" not in email or any(c.isspace() for c in email) or len(email) > 254):
+    if email and ("@" not in email or _SPACE.search(email) or len(email) > 254):
         raise MalformedRecord("invalid email")
     groups = data.get("groups")
     if groups is not None and not (

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 def batch_write(batch: list[DirectoryUser], plan: BatchPlan, ctx: SyncContext) -> BatchPlan:
     """Write the batch's plan; on a conflict with a concurrent sign-in, re-plan and retry once.
 
+    During a first load (planned without look-ups) the conflict may also be an account that
+    existed before the run: the batch, and the rest of the run, are then planned with them.
+
     Returns the plan that was written, whose counts the report must use. A second conflict
     in a row is not a race any more and goes up as the ``IntegrityError`` it is.
     """
@@ -37,9 +40,17 @@ def batch_write(batch: list[DirectoryUser], plan: BatchPlan, ctx: SyncContext) -
         plan_apply(plan, ctx)
         return plan
     except IntegrityError as exc:
-        logger.info("sync batch conflicted with a concurrent write (%s); planning it again", exc)
+        if ctx.look_up_existing:
+            logger.info("sync batch conflicted with a concurrent write (%s); planning again", exc)
+        else:
+            logger.info(
+                "first load met an existing identity or username (%s); planning this batch "
+                "and the next ones with look-ups",
+                exc,
+            )
     ctx.group_ids = group_ids  # groups created in the rolled-back savepoint are gone
     ctx.assigned_usernames.clear()  # the batch's names: none of them was written
+    ctx.look_up_existing = True  # the earlier batches' names are found in the database
     plan = batch_plan(batch, ctx)
     plan_apply(plan, ctx)
     return plan
@@ -59,6 +70,7 @@ def plan_apply(plan: BatchPlan, ctx: SyncContext) -> None:
                 provider=ctx.provider,
                 subject=new.subject,
                 email=new.profile.email,
+                email_verified=new.profile.email_verified,
                 last_synced_at=ctx.now,
             )
             for new in plan.creates
@@ -67,7 +79,9 @@ def plan_apply(plan: BatchPlan, ctx: SyncContext) -> None:
         if plan.users:
             User.objects.bulk_update(plan.users, sorted(plan.user_fields))
         if plan.identities:
-            OIDCIdentity.objects.bulk_update(plan.identities, ["email", "last_synced_at"])
+            OIDCIdentity.objects.bulk_update(
+                plan.identities, ["email", "email_verified", "last_synced_at"]
+            )
         _apply_groups(plan, user_ids, ctx)
 
 

@@ -33,11 +33,13 @@ def email_links(
     ``enabled`` is ``OIDC_LINK_BY_EMAIL``; subjects without a match are left out. Emails
     compare case-insensitively (profiles carry them lower-cased).
     """
+    if not enabled:
+        return {}
     wanted: dict[str, list[str]] = defaultdict(list)
     for profile in profiles:
         if email := linkable_email(profile):
             wanted[email].append(profile.subject)
-    if not (enabled and wanted):
+    if not wanted:
         return {}
     users = (
         get_user_model()

@@ -10,7 +10,7 @@ sharing a prefix, and a batch usually costs one query, or two when names collide
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from itertools import chain, islice
 
 from django.contrib.auth import get_user_model
@@ -21,6 +21,8 @@ from accounts.users.claims import username_candidates
 SUFFIXES_PER_QUERY = 20  # the first window of suffixes; each later window is GROWTH times larger
 GROWTH = 5
 NAMES_PER_QUERY = 10_000  # keeps an IN list of a crowded batch within reason
+
+Lookup = Callable[[Collection[str]], set[str]]
 
 
 def _taken(names: Collection[str]) -> set[str]:
@@ -36,7 +38,13 @@ def _taken(names: Collection[str]) -> set[str]:
     return taken
 
 
-def _suffixed(clashing: dict[int, str], taken: set[str], used: set[str]) -> dict[int, str]:
+def _nothing_taken(names: Collection[str]) -> set[str]:
+    return set()
+
+
+def _suffixed(
+    clashing: dict[int, str], taken: set[str], used: set[str], lookup: Lookup
+) -> dict[int, str]:
     """A free ``base-N`` for each clashing base (index -> base), looking window by window."""
     chosen: dict[int, str] = {}
     start, size = 1, SUFFIXES_PER_QUERY
@@ -47,7 +55,7 @@ def _suffixed(clashing: dict[int, str], taken: set[str], used: set[str]) -> dict
         }
         if not all(windows.values()):  # some base has used up all 9,999 candidates
             raise AccountError("username_exhausted", "No free username could be found for you.")
-        taken |= _taken(set(chain.from_iterable(windows.values())))
+        taken |= lookup(set(chain.from_iterable(windows.values())))
         for index, names in windows.items():
             name = next((n for n in names if n not in taken and n not in used), None)
             if name is not None:
@@ -57,14 +65,16 @@ def _suffixed(clashing: dict[int, str], taken: set[str], used: set[str]) -> dict
     return chosen
 
 
-def free_usernames(bases: Sequence[str], used: set[str]) -> list[str]:
+def free_usernames(bases: Sequence[str], used: set[str], *, database: bool = True) -> list[str]:
     """One free username per base, in order; each name chosen is added to ``used``.
 
     A base that is free is kept as it is before any suffix is handed out, so that a user
     keeps their preferred name whenever nobody holds it. Raises ``AccountError`` when all
-    of a base's candidates are taken.
+    of a base's candidates are taken. ``database=False`` looks nothing up: only ``used``
+    counts (a first load, which the unique username index guards instead).
     """
-    taken = _taken(set(bases))
+    lookup = _taken if database else _nothing_taken
+    taken = lookup(set(bases))
     chosen: dict[int, str] = {}
     for index, base in enumerate(bases):
         if base not in taken and base not in used:
@@ -72,5 +82,5 @@ def free_usernames(bases: Sequence[str], used: set[str]) -> list[str]:
             chosen[index] = base
     clashing = {i: base for i, base in enumerate(bases) if i not in chosen}
     if clashing:
-        chosen.update(_suffixed(clashing, taken, used))
+        chosen.update(_suffixed(clashing, taken, used, lookup))
     return [chosen[i] for i in range(len(bases))]

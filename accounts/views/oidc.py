@@ -158,7 +158,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
         if user is None:
             raise AccountError()
         tokens, claims = request.oidc_tokens
-        previous = sessions.current(request)  # a silent re-auth, or another user's session
+        previous = sessions.recorded_row(request)  # a silent re-auth, or another user's session
         with transaction.atomic():  # signed in only together with the tokens' record
             auth.login(request, user, backend="accounts.backends.OIDCBackend")  # new key
             request.session.set_expiry(None)  # the session's own lifetime, not the state's

@@ -206,6 +206,28 @@ def test_session_key_rotates_at_sign_in(client, op):
     assert not Session.objects.filter(session_key=before).exists()
 
 
+def test_a_first_sign_in_reads_no_previous_oidc_session_row(client, op):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    state, nonce, _ = start(client)
+    with CaptureQueriesContext(connection) as queries:
+        sign_in(client, op, state=state, id_token=op.id_token(nonce=nonce))
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "accounts_oidcsession"')]
+    assert reads == [] and OIDCSession.objects.count() == 1
+
+
+def test_signing_in_again_in_the_same_session_replaces_its_oidc_session_row(client, op):
+    state, nonce, _ = start(client)
+    sign_in(client, op, state=state, id_token=op.id_token(nonce=nonce, sid="first"))
+    first = OIDCSession.objects.get()
+    state, nonce, _ = start(client)
+    sign_in(client, op, state=state, id_token=op.id_token(nonce=nonce, sid="second"))
+    row = OIDCSession.objects.get()  # one row: the first went with its rotated session key
+    assert row.pk != first.pk and row.sid == "second"
+    assert row.session_key == client.session.session_key
+
+
 def test_tokens_expiry_and_sid_are_stored_in_the_oidc_session(client, op):
     state, nonce, _ = start(client)
     token = op.id_token(nonce=nonce, sid="provider-session-7")

@@ -42,6 +42,38 @@ def test_an_inline_style_carries_the_nonce_of_the_header(op):
     assert f'<style nonce="{nonce[7:-1]}">' in response.content.decode()
 
 
+def test_each_request_has_its_own_nonce_in_a_header_built_once(op):
+    first, second = Client().get("/admin/login/"), Client().get("/admin/login/")
+    nonces = [
+        next(v for v in policy(r)["script-src"] if v.startswith("'nonce-")) for r in (first, second)
+    ]
+    assert nonces[0] != nonces[1]
+    assert (
+        first["Content-Security-Policy"].replace(nonces[0], nonces[1])
+        == (second["Content-Security-Policy"])
+    )
+    assert f'nonce="{nonces[1][7:-1]}"' in second.content.decode()
+    assert "nonce-" not in Client().get("/api/me/")["Content-Security-Policy"]  # none used
+
+
+def test_the_header_is_what_django_csp_builds(op):
+    from csp.utils import build_policy
+
+    from accounts.views.csp import provider_form_origins
+
+    response = Client().get("/admin/login/")
+    nonce = next(v for v in policy(response)["script-src"] if v.startswith("'nonce-"))[7:-1]
+    update = {"form-action": provider_form_origins()}
+    assert response["Content-Security-Policy"] == build_policy(update=update, nonce=nonce)
+    assert Client().get("/api/me/")["Content-Security-Policy"] == build_policy(update=update)
+
+
+def test_a_provider_added_later_is_in_form_action_at_once(op, settings):
+    assert "https://later.example" not in policy(Client().get("/"))["form-action"]
+    settings.OIDC_PROVIDERS = {"later": {"issuer": "https://later.example", "client_id": "l"}}
+    assert "https://later.example" in policy(Client().get("/"))["form-action"]
+
+
 def test_the_500_page_has_no_inline_style_or_script():
     body = loader.get_template("500.html").render()
     assert "<style" not in body and "<script" not in body and "style=" not in body
