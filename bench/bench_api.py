@@ -39,8 +39,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.api_client import (  # noqa: E402
+    API_CLIENT_ID,
+    API_CLIENT_SECRET,
+    machine_access_token,
+)
 from tests.support.deployments import wait_ready  # noqa: E402
 from tests.support.devidp import free_port, start_devidp  # noqa: E402
+from tests.support.dpop_client import DPoPClient  # noqa: E402
 from tests.support.postgres import start_postgres  # noqa: E402
 
 SECRET_KEY = "bench-api-secret-key-not-for-production-0123456789"
@@ -104,18 +110,31 @@ def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         connection.close()
 
 
-def hammer(port: int, headers: dict[str, str], count: int, concurrency: int) -> float:
-    """Seconds for ``count`` requests of ``/api/me/`` from ``concurrency`` threads."""
+def hammer(
+    port: int,
+    headers: dict[str, str] | list[dict[str, str]],
+    count: int,
+    concurrency: int,
+    path: str = "/api/me/",
+) -> float:
+    """Seconds for ``count`` requests of ``path`` from ``concurrency`` threads.
 
-    def worker(share: int) -> list[int]:
-        return [get(port, "/api/me/", headers)[0] for _ in range(share)]
+    ``headers``: the same for every request, or a list of one set per request (DPoP: a
+    fresh proof each, made before the clock starts).
+    """
+    each = headers if isinstance(headers, list) else [headers] * count
+    share = count // concurrency
 
-    shares = [count // concurrency] * concurrency
+    def worker(first: int) -> list[int]:
+        return [get(port, path, each[i])[0] for i in range(first, first + share)]
+
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        statuses = [s for chunk in pool.map(worker, shares) for s in chunk]
+        statuses = [
+            s for chunk in pool.map(worker, range(0, share * concurrency, share)) for s in chunk
+        ]
     elapsed = time.perf_counter() - began
-    expected = 401 if not headers else 200
+    expected = 401 if not each[0] else 200
     if set(statuses) != {expected}:
         raise SystemExit(f"unexpected answers on {port}: {sorted(set(statuses))}")
     return elapsed
@@ -225,8 +244,11 @@ def report(
             ("session here/stock", "session, this project", "session, stock", 1.0),
             ("anonymous here/stock", "anonymous, this project", "anonymous, stock", 1.0),
             ("bearer/session here", "bearer JWT, this project", "session, this project", 0.9),
+            ("DPoP/bearer here", "whoami DPoP, this project", "whoami bearer, this project", 0.85),
         ]
         for label, ours, theirs, target in checks:
+            if f"{db}: {ours}" not in median or f"{db}: {theirs}" not in median:
+                continue
             ratio = median[f"{db}: {ours}"] / median[f"{db}: {theirs}"]
             by_cpu = cpu_median[f"{db}: {theirs}"] / cpu_median[f"{db}: {ours}"]
             ok &= ratio >= target
@@ -246,6 +268,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="requests per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--only-dpop", action="store_true", help="only the DPoP and bearer whoami variants"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -265,7 +290,14 @@ def main() -> int:
         import jwt
 
         subject = jwt.decode(token, options={"verify_signature": False})["sub"]
+        dpop = DPoPClient()  # client credentials, a bearer and a DPoP-bound token
+        form = {"grant_type": "client_credentials", "scope": "api:read"}
+        form["resource"] = f"{idp.site_url}/api/"
+        machine = machine_access_token(idp)
+        bound = dpop.token(f"{idp.issuer}/token", form, (API_CLIENT_ID, API_CLIENT_SECRET))
+        bound = bound["access_token"]
         variants: dict[str, tuple[int, dict[str, str]]] = {}
+        proofs: dict[str, tuple[int, str]] = {}  # DPoP variants: made fresh for each batch
         for db, url in databases.items():
             ours_key, stock_key = sessions_in(url, idp.issuer, subject)
             ours, stock = ports[db, "ours"], ports[db, "stock"]
@@ -282,10 +314,31 @@ def main() -> int:
                         ours,
                         {"Authorization": f"Bearer {token}"},
                     ),
+                    f"{db}: whoami bearer, this project": (
+                        ours,
+                        {"Authorization": f"Bearer {machine}"},
+                    ),
                 }
             )
-        for port, headers in variants.values():  # warm up: connections, caches, JWKS
-            hammer(port, headers, 40, args.concurrency)
+            proofs[f"{db}: whoami DPoP, this project"] = (ours, bound)
+            if args.only_dpop:
+                variants = {k: v for k, v in variants.items() if "whoami" in k}
+        variants.update({name: (port, {}) for name, (port, _) in proofs.items()})
+
+        def batch(name: str, size: int) -> dict[str, str] | list[dict[str, str]]:
+            if name not in proofs:
+                return variants[name][1]
+            url = "http://127.0.0.1/api/whoami/"  # the Host the requests send
+            return [
+                {"Authorization": f"DPoP {bound}", "DPoP": dpop.proof("GET", url, bound)}
+                for _ in range(size)
+            ]
+
+        def path_of(name: str) -> str:
+            return "/api/whoami/" if "whoami" in name else "/api/me/"
+
+        for name, (port, _) in variants.items():  # warm up: connections, caches, JWKS
+            hammer(port, batch(name, 40), 40, args.concurrency, path_of(name))
         rates: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
         masters = dict(zip(ports.values(), (p.pid for p in processes), strict=True))
@@ -296,9 +349,10 @@ def main() -> int:
             seconds = dict.fromkeys(variants, 0.0)
             used = dict.fromkeys(variants, 0.0)
             for _ in range(args.requests // BATCH):
-                for name, (port, headers) in variants.items():
+                for name, (port, _) in variants.items():
+                    headers = batch(name, BATCH)  # proofs made before the clock starts
                     spent = server_cpu(masters[port])
-                    seconds[name] += hammer(port, headers, BATCH, args.concurrency)
+                    seconds[name] += hammer(port, headers, BATCH, args.concurrency, path_of(name))
                     used[name] += server_cpu(masters[port]) - spent
             for name in variants:
                 rates[name].append(count / seconds[name])
