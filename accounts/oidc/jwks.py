@@ -111,17 +111,20 @@ def _refetch(keyset: _KeySet, *, asked_at: float) -> list[dict[str, Any]]:
     wait = 2 * oidc_settings.OIDC_TIMEOUT
     try:
         with _refetch_lock, cache_lock(keyset.key("jwks-fetching"), ttl=wait + 5, wait=wait):
-            if not _not_fetched_since(keyset, asked_at):
-                return _cached(keyset)["keys"]  # a concurrent caller fetched them for us
-            return _fetch(keyset, "provider")["keys"]
+            return _fetch_unless_fetched(keyset, asked_at)
     except LockTimeout:
         entry = _cached(keyset)
         return entry["keys"] if entry else []
     except CacheUnavailable:  # coalesced within this process only, while the cache is down
         with _refetch_lock:
-            if not _not_fetched_since(keyset, asked_at):
-                return _cached(keyset)["keys"]
-            return _fetch(keyset, "provider")["keys"]
+            return _fetch_unless_fetched(keyset, asked_at)
+
+
+def _fetch_unless_fetched(keyset: _KeySet, asked_at: float) -> list[dict[str, Any]]:
+    """The keys a concurrent caller fetched since ``asked_at``, else fetched now (lock held)."""
+    if not _not_fetched_since(keyset, asked_at):
+        return _cached(keyset)["keys"]
+    return _fetch(keyset, "provider")["keys"]
 
 
 def _not_fetched_since(keyset: _KeySet, moment: float) -> bool:

@@ -6,8 +6,8 @@ timeouts): here each call then answers from a small process-local store instead,
 request fails because the cache did. The degradation is logged once a minute, not per call.
 
 Use these functions instead of ``django.core.cache.cache`` for anything a request path
-reads or writes. ``cache_errors()`` tells whether the last minute saw a failure, for
-``/readyz`` and the metrics.
+reads or writes. ``cache_errors()`` tells whether the last minute saw a failure
+(``/readyz`` makes a round trip of its own instead: it reports the cache as it is now).
 """
 
 from __future__ import annotations
